@@ -1,0 +1,45 @@
+// swift-tools-version:5.9
+import PackageDescription
+
+// Release builds skip Swift's exclusivity checks: the kernels loop over unsafe buffers held by
+// final classes, and the dynamic checks cost more than the arithmetic there (see DESIGN.md).
+let fastSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "mbc",
+    products: [
+        .executable(name: "mbc-train", targets: ["mbc-train"]),
+        .executable(name: "mbc-bench", targets: ["mbc-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // System-library shims: a module map and a short header each.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+
+        .target(name: "MBCore", dependencies: ["COpenBLAS"], swiftSettings: fastSettings),
+        .target(name: "MBCliqueNet", dependencies: ["MBCore"], swiftSettings: fastSettings),
+        .target(name: "MBData", dependencies: ["MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
+        .target(name: "MBDistributed", dependencies: ["CMPI"], swiftSettings: fastSettings),
+        .target(name: "MBTrain",
+                dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBDistributed",
+                               .product(name: "Yams", package: "Yams")],
+                swiftSettings: fastSettings),
+        .executableTarget(name: "mbc-train",
+                          dependencies: ["MBTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
+                          swiftSettings: fastSettings),
+
+        .testTarget(name: "MBCoreTests", dependencies: ["MBCore"]),
+        .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain"]),
+        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], resources: []),
+        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain"]),
+    ]
+)

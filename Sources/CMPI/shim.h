@@ -1,0 +1,12 @@
+#include <mpi.h>
+
+// MPI's handles are C macros that do not import into Swift; these accessors give them names.
+static inline MPI_Comm mbc_comm_world(void) { return MPI_COMM_WORLD; }
+static inline MPI_Datatype mbc_float(void) { return MPI_FLOAT; }
+static inline MPI_Datatype mbc_double(void) { return MPI_DOUBLE; }
+static inline MPI_Datatype mbc_byte(void) { return MPI_BYTE; }
+static inline MPI_Datatype mbc_int64(void) { return MPI_INT64_T; }
+static inline MPI_Op mbc_op_sum(void) { return MPI_SUM; }
+static inline MPI_Op mbc_op_max(void) { return MPI_MAX; }
+static inline void *mbc_in_place(void) { return MPI_IN_PLACE; }
+static inline int mbc_success(void) { return MPI_SUCCESS; }

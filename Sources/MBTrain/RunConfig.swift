@@ -1,0 +1,37 @@
+import Foundation
+import MBCliqueNet
+
+/// The whole configuration of a run, read from YAML with `--set` overrides applied.
+/// Each section is read by its own function; unknown keys anywhere are rejected.
+public struct RunConfig {
+    public var model: ModelConfig
+    /// The resolved configuration (every key, defaults filled in), as written to the run directory.
+    public var resolved: ConfigValue
+
+    /// Reads `path`, applies `overrides` (`key.path=value`), validates everything.
+    public static func load(path: String, overrides: [String] = []) throws -> RunConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("cannot read config file `\(path)`; check the path (configs/ holds the shipped ones).")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError("`\(path)` is not UTF-8 text; a config is a YAML file.")
+        }
+        var tree = try ConfigValue.parse(yaml: text, source: path)
+        if case .scalar(let s) = tree, s.isEmpty { tree = .map([]) }
+        for o in overrides { try tree.apply(override: o) }
+        do {
+            return try RunConfig(tree: tree)
+        } catch let e as ConfigError {
+            throw ConfigError("\(path): \(e.message)")
+        }
+    }
+
+    public init(tree: ConfigValue) throws {
+        let root = try ConfigSection(path: "", value: tree)
+        let modelSection = try root.section("model")
+        model = try ModelConfig(section: modelSection)
+        root.record(section: modelSection)
+        try root.finish()
+        resolved = root.resolvedValue
+    }
+}

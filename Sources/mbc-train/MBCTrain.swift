@@ -1,0 +1,11 @@
+import ArgumentParser
+import Foundation
+import MBTrain
+
+@main
+struct MBCTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mbc-train",
+        abstract: "Train Modulated Binary CliqueNet (MBCliqueNet), data-parallel over MPI.",
+        subcommands: [Summary.self])
+}

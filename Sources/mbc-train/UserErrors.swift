@@ -1,0 +1,14 @@
+import ArgumentParser
+import Foundation
+import MBTrain
+
+/// Runs `body`; a user error (bad config, bad file) becomes one line on stderr and exit code 2,
+/// never a stack trace.
+func userErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let e as ConfigError {
+        FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+        throw ExitCode(2)
+    }
+}

@@ -59,7 +59,9 @@ public struct ModelConfig: Equatable, Sendable {
         if inChannels < 1 { throw fail("`model.in_channels` is \(inChannels); it must be at least 1.") }
         if classes < 2 { throw fail("`model.classes` is \(classes); it must be at least 2.") }
         if widths.isEmpty { throw fail("`model.widths` is empty; give one width per block, e.g. [64, 64, 128].") }
-        if layers < 1 { throw fail("`model.layers` is \(layers); a block needs at least 1 layer.") }
+        if layers < 2 {
+            throw fail("`model.layers` is \(layers); a clique block needs at least 2 layers (Stage-II layer i reads the other layers).")
+        }
         if k < 1 { throw fail("`model.k` is \(k); it must be at least 1.") }
         if stemChannels < 1 { throw fail("`model.stem_channels` is \(stemChannels); it must be at least 1.") }
         for (b, c) in widths.enumerated() {

@@ -8,7 +8,7 @@ extension ModelConfig {
         imageSize = try s.int("image_size", default: imageSize, min: 1)
         classes = try s.int("classes", default: classes, min: 2)
         widths = try s.intList("widths", default: widths, min: 1)
-        layers = try s.int("layers", default: layers, min: 1)
+        layers = try s.int("layers", default: layers)
         k = try s.int("k", default: k, min: 1)
         stemChannels = try s.int("stem_channels", default: stemChannels, min: 1)
         compression = try s.bool("compression", default: compression)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBCliqueNet
 import MBTrain
 
 struct Summary: ParsableCommand {
@@ -17,6 +18,7 @@ struct Summary: ParsableCommand {
 
     func run() throws {
         let run = try userErrors { try RunConfig.load(path: config, overrides: overrides) }
-        print(run.resolved.yaml())
+        let summary = ModelSummary(model: try MBCliqueNet(config: run.model))
+        print(json ? summary.json : summary.table)
     }
 }

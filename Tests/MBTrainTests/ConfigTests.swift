@@ -38,7 +38,7 @@ final class ConfigTests: XCTestCase {
 
     func testBadConfigurationsAreRejectedWithTheKeyNamed() {
         assertRejects("model:\n  widths: [64, 66, 128]\n", mentioning: ["model.widths[1]", "divisible", "model.k"])
-        assertRejects("model:\n  layers: 0\n", mentioning: ["model.layers", "at least 1"])
+        assertRejects("model:\n  layers: 0\n", mentioning: ["model.layers", "at least 2"])
         assertRejects("model:\n  kk: 4\n", mentioning: ["unknown key `model.kk`", "did you mean `model.k`"])
         assertRejects("modle:\n  k: 4\n", mentioning: ["unknown key `modle`", "did you mean `model`"])
         assertRejects("model:\n  image_size: -32\n", mentioning: ["model.image_size", "at least 1"])

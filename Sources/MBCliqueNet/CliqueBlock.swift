@@ -1,0 +1,141 @@
+import MBCore
+
+/// One layer use inside a clique block: BN-ReLU over the concatenated inputs → 1x1 conv to c →
+/// BN-ReLU → modulated 3x3 (c → c).
+final class CliqueLayer {
+    let preNorm: BatchNorm
+    let squeeze: Conv1x1
+    let midNorm: BatchNorm
+    let conv: ModulatedConv
+
+    init(preNorm: BatchNorm, squeeze: Conv1x1, midNorm: BatchNorm, conv: ModulatedConv) {
+        self.preNorm = preNorm
+        self.squeeze = squeeze
+        self.midNorm = midNorm
+        self.conv = conv
+    }
+
+    var output: Activation { conv.output }
+
+    func forward(_ inputs: [Activation], _ net: NetworkState, training: Bool) {
+        preNorm.forward(inputs, parameters: net.parameters, state: net.state, training: training)
+        squeeze.forward(preNorm.outputs, weights: net.weights)
+        midNorm.forward([squeeze.output], parameters: net.parameters, state: net.state, training: training)
+        conv.forward(midNorm.outputs[0], parameters: net.parameters)
+    }
+
+    func backward(_ inputs: [Activation], _ net: NetworkState) {
+        conv.backward(midNorm.outputs[0], parameters: net.parameters)
+        midNorm.backward([squeeze.output], parameters: net.parameters)
+        squeeze.backward(preNorm.outputs, weights: net.weights)
+        preNorm.backward(inputs, parameters: net.parameters)
+    }
+
+    var activations: [Activation] { preNorm.outputs + [squeeze.output] + midNorm.outputs + [conv.output] }
+}
+
+/// The tensors every layer reads: parameters, BatchNorm running statistics, forward weights.
+final class NetworkState {
+    let parameters: TensorStore
+    let state: TensorStore
+    let weights: WeightSource
+
+    init(parameters: TensorStore, state: TensorStore) {
+        self.parameters = parameters
+        self.state = state
+        weights = WeightSource(parameters: parameters)
+    }
+}
+
+/// A modulated binary clique block (spec section 3.2): L layers, Stage-I then Stage-II, with the
+/// 1x1 weights `W_li` and each layer's latent 3x3 filters shared by both stages, separate
+/// BatchNorms per stage, and one M-filter shared by all 2L modulated convs of the block.
+final class CliqueBlock {
+    let inputChannels: Int   // a
+    let width: Int           // c
+    let layers: Int          // L
+    let mfilter: TensorRef
+    let filters: [ModulatedFilter]
+    /// `w1x1[l][i]`: the weight W_li from source l (0 = X0, 1...L = layers) to layer i (1...L).
+    let w1x1: [[TensorRef?]]
+    let stage1: [CliqueLayer]
+    let stage2: [CliqueLayer]
+
+    init(name: String, inputChannels a: Int, width c: Int, layers L: Int, k: Int, size: Int,
+         config: ModelConfig, parameters: TensorStore, state: TensorStore) {
+        inputChannels = a
+        width = c
+        layers = L
+        let binary1x1 = config.binarize.binarizes(.block1x1)
+        let binary3x3 = config.binarize.binarizes(.modulated3x3)
+        var w = [[TensorRef?]](repeating: [TensorRef?](repeating: nil, count: L + 1), count: L + 1)
+        for i in 1...L {
+            for l in 0...L where l != i {
+                w[l][i] = parameters.declare("\(name).conv1x1.\(l)_\(i).weight", shape: [c, l == 0 ? a : c, 1, 1],
+                                             group: ConvKind.block1x1.rawValue, binary: binary1x1, isConvWeight: true)
+            }
+        }
+        w1x1 = w
+        var filters: [ModulatedFilter] = []
+        for i in 1...L {
+            let latent = parameters.declare("\(name).conv3x3.\(i).weight", shape: [c / k, c, 3, 3],
+                                            group: ConvKind.modulated3x3.rawValue, binary: binary3x3, isConvWeight: true)
+            filters.append(ModulatedFilter(latent: latent, filters: c / k, inChannels: c, binary: binary3x3))
+        }
+        self.filters = filters
+        let shared = parameters.declare("\(name).mfilter", shape: [k, 3, 3], group: "M-filter")
+        mfilter = shared
+
+        func layer(stage: Int, i: Int, sources: [Int], parts: [Int]) -> CliqueLayer {
+            let fanIn = parts.reduce(0, +)
+            let prefix = "\(name).stage\(stage).\(i)"
+            let pre = BatchNorm(name: "\(prefix).bn1", partChannels: parts, height: size, width: size, relu: true,
+                                parameters: parameters, state: state)
+            let squeeze = Conv1x1(weights: sources.map { w[$0][i]! }, partChannels: parts, outChannels: c,
+                                  alpha: binary1x1 ? mcDonnellScale(fanIn: fanIn) : 1, binary: binary1x1,
+                                  height: size, width: size)
+            let mid = BatchNorm(name: "\(prefix).bn2", partChannels: [c], height: size, width: size, relu: true,
+                                parameters: parameters, state: state)
+            let conv = ModulatedConv(filter: filters[i - 1], mfilter: shared, k: k, height: size, width: size)
+            return CliqueLayer(preNorm: pre, squeeze: squeeze, midNorm: mid, conv: conv)
+        }
+        // Stage-I layer i reads [X0, X1..X(i-1)]; Stage-II layer i reads every other layer, ascending.
+        stage1 = (1...L).map { i in
+            layer(stage: 1, i: i, sources: Array(0..<i), parts: [a] + Array(repeating: c, count: i - 1))
+        }
+        stage2 = (1...L).map { i in
+            let sources = (1...L).filter { $0 != i }
+            return layer(stage: 2, i: i, sources: sources, parts: Array(repeating: c, count: sources.count))
+        }
+    }
+
+    /// Stage-II outputs `[X1(2), ..., XL(2)]`, the block's result.
+    var stage2Outputs: [Activation] { stage2.map(\.output) }
+
+    func stage1Inputs(_ i: Int, x0: Activation) -> [Activation] {
+        [x0] + stage1[0..<(i - 1)].map(\.output)
+    }
+
+    func stage2Inputs(_ i: Int) -> [Activation] {
+        (1...layers).filter { $0 != i }.map { l in l < i ? stage2[l - 1].output : stage1[l - 1].output }
+    }
+
+    func forward(_ x0: Activation, _ net: NetworkState, training: Bool) {
+        for f in filters { f.prepare(parameters: net.parameters) }
+        for i in 1...layers { stage1[i - 1].forward(stage1Inputs(i, x0: x0), net, training: training) }
+        for i in 1...layers { stage2[i - 1].forward(stage2Inputs(i), net, training: training) }
+    }
+
+    /// Every consumer of a layer's output runs before its producer: Stage-II from the last layer
+    /// down, then Stage-I from the last layer down.
+    func backward(_ x0: Activation, _ net: NetworkState) {
+        for i in stride(from: layers, through: 1, by: -1) { stage2[i - 1].backward(stage2Inputs(i), net) }
+        for i in stride(from: layers, through: 1, by: -1) { stage1[i - 1].backward(stage1Inputs(i, x0: x0), net) }
+        for f in filters { f.foldGradient(parameters: net.parameters) }
+    }
+
+    var activations: [Activation] { (stage1 + stage2).flatMap(\.activations) }
+}
+
+/// McDonnell's constant scale for a binarized conv, `sqrt(2 / fan_in)`, fan_in = kh·kw·C_in.
+func mcDonnellScale(fanIn: Int) -> Float { (2 / Float(fanIn)).squareRoot() }

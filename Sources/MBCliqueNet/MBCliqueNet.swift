@@ -1,0 +1,305 @@
+import MBCore
+
+/// Modulated Binary CliqueNet (spec section 3, reading R2 by default): stem 3x3 → clique blocks
+/// with transitions between them → per-block (compression) BN-ReLU-GAP → concatenated vector →
+/// 1x1 conv → BatchNorm → softmax cross-entropy.
+///
+/// All parameters live in `parameters` (one flat buffer, gradients in a parallel one), BatchNorm
+/// running statistics in `state`. Activations and caches are owned by the layers and reused, so a
+/// warm step allocates nothing.
+public final class MBCliqueNet {
+    public let config: ModelConfig
+    public let parameters = TensorStore(withGradients: true)
+    public let state = TensorStore(withGradients: false)
+    let net: NetworkState
+
+    let input: Activation
+    let stemWeight: TensorRef
+    let stemConv: Conv3x3
+    let stemAlpha: Float
+    let stemBinary: Bool
+    let x0: Activation
+    let blocks: [CliqueBlock]
+    let transitions: [Transition]
+    let pools: [BlockPool]
+    let features: Activation        // (N, D, 1, 1): the concatenated pooled block vectors
+    let headConv: Conv1x1
+    let headNorm: BatchNorm
+    let loss: SoftmaxCrossEntropy
+    private var allActivations: [Activation] = []
+
+    public init(config: ModelConfig) throws {
+        try config.validate()
+        self.config = config
+        net = NetworkState(parameters: parameters, state: state)
+        let binaryStem = config.binarize.binarizes(.stem)
+        var size = config.imageSize
+        input = Activation(channels: config.inChannels, height: size, width: size)
+        stemWeight = parameters.declare("stem.weight", shape: [config.stemChannels, config.inChannels, 3, 3],
+                                        group: ConvKind.stem.rawValue, binary: binaryStem, isConvWeight: true)
+        stemConv = Conv3x3(inChannels: config.inChannels, outChannels: config.stemChannels)
+        stemBinary = binaryStem
+        stemAlpha = binaryStem ? mcDonnellScale(fanIn: 9 * config.inChannels) : 1
+        x0 = Activation(channels: config.stemChannels, height: size, width: size)
+
+        var blocks: [CliqueBlock] = [], transitions: [Transition] = [], pools: [BlockPool] = []
+        var a = config.stemChannels
+        var featureOffset = 0
+        for (b, c) in config.widths.enumerated() {
+            let block = CliqueBlock(name: "blocks.\(b)", inputChannels: a, width: c, layers: config.layers, k: config.k,
+                                    size: size, config: config, parameters: parameters, state: state)
+            blocks.append(block)
+            let pool = BlockPool(name: "pools.\(b)", partChannels: [a] + Array(repeating: c, count: config.layers),
+                                 size: size, featureOffset: featureOffset, config: config,
+                                 parameters: parameters, state: state)
+            pools.append(pool)
+            featureOffset += pool.featureChannels
+            if b < config.widths.count - 1 {
+                let t = Transition(name: "transitions.\(b)", channels: config.layers * c, layers: config.layers,
+                                   size: size, config: config, parameters: parameters, state: state)
+                transitions.append(t)
+                size /= 2
+                a = config.layers * c
+            }
+        }
+        self.blocks = blocks
+        self.transitions = transitions
+        self.pools = pools
+        let d = featureOffset
+        features = Activation(channels: d, height: 1, width: 1)
+        let binaryHead = config.binarize.binarizes(.head)
+        let headWeight = parameters.declare("head.conv.weight", shape: [config.classes, d, 1, 1],
+                                            group: ConvKind.head.rawValue, binary: binaryHead, isConvWeight: true)
+        headConv = Conv1x1(weights: [headWeight], partChannels: [d], outChannels: config.classes,
+                           alpha: binaryHead ? mcDonnellScale(fanIn: d) : 1, binary: binaryHead, height: 1, width: 1)
+        headNorm = BatchNorm(name: "head.bn", partChannels: [config.classes], height: 1, width: 1, relu: false,
+                             parameters: parameters, state: state)
+        loss = SoftmaxCrossEntropy(classes: config.classes)
+        parameters.allocate()
+        state.allocate()
+        allActivations = [x0] + blocks.flatMap(\.activations) + transitions.flatMap(\.activations)
+            + pools.flatMap(\.activations) + [features, headConv.output] + headNorm.outputs
+    }
+
+    /// Draws every parameter from `seed` (spec section 5): modulated C and M ~ N(0, 2/n) with
+    /// n = 9c (or c); every other conv weight ~ N(0, 2/fan_in) with fan_in from its first use;
+    /// BatchNorm γ = 1, β = 0, running statistics 0 and 1.
+    public func initialize(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        func fill(_ t: TensorRef, std: Double) {
+            let p = parameters.value(t)
+            for i in 0..<t.count { p[i] = Float(rng.normal() * std) }
+        }
+        func he(_ fanIn: Int) -> Double { (2 / Double(fanIn)).squareRoot() }
+        fill(stemWeight, std: he(9 * config.inChannels))
+        for block in blocks {
+            let a = block.inputChannels, c = block.width, L = block.layers
+            for i in 1...L {
+                for l in 0...L where l != i {
+                    // W_0i and W_li (l < i) first appear in Stage-I layer i; W_mi (m > i) in Stage-II.
+                    fill(block.w1x1[l][i]!, std: he(l < i ? a + (i - 1) * c : (L - 1) * c))
+                }
+            }
+            let n = config.initN == .nineC ? 9 * c : c
+            for f in block.filters { fill(f.latent, std: he(n)) }
+            fill(block.mfilter, std: he(n))
+            for layer in block.stage1 + block.stage2 {
+                layer.preNorm.initialize(parameters: parameters, state: state)
+                layer.midNorm.initialize(parameters: parameters, state: state)
+            }
+        }
+        for t in transitions {
+            t.norm.initialize(parameters: parameters, state: state)
+            fill(t.conv.weights[0], std: he(t.conv.inChannels))
+        }
+        for p in pools {
+            if let c = p.compression {
+                c.norm.initialize(parameters: parameters, state: state)
+                fill(c.conv.weights[0], std: he(c.conv.inChannels))
+            }
+            p.norm.initialize(parameters: parameters, state: state)
+        }
+        fill(headConv.weights[0], std: he(features.c))
+        headNorm.initialize(parameters: parameters, state: state)
+        parametersChanged()
+    }
+
+    /// Recomputes the forward weights (signs) from the latent parameters; call after every update
+    /// or load of `parameters`.
+    public func parametersChanged() {
+        net.weights.refreshSigns()
+    }
+
+    /// The forward pass on `images` (N, C, H, W); returns the logits (N, classes), valid until the
+    /// next forward. `training` selects batch statistics (and updates the running ones).
+    @discardableResult
+    public func forward(images: UnsafePointer<Float>, count n: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        input.resize(batch: n)
+        input.value.pointer.update(from: images, count: input.count)
+        stemConv.forward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha, into: x0)
+        features.resize(batch: n)
+        var x = x0
+        for (b, block) in blocks.enumerated() {
+            block.forward(x, net, training: training)
+            pools[b].forward(x0: x, stage2: block.stage2Outputs, into: features, net, training: training)
+            if b < transitions.count {
+                transitions[b].forward(block.stage2Outputs, net, training: training)
+                x = transitions[b].output
+            }
+        }
+        headConv.forward([features], weights: net.weights)
+        headNorm.forward([headConv.output], parameters: parameters, state: state, training: training)
+        return headNorm.outputs[0].value.pointer
+    }
+
+    /// Mean cross-entropy of the last forward's logits against `labels`, with top-1/top-5 counts.
+    public func loss(labels: UnsafePointer<Int32>, gradient: Bool = false) -> SoftmaxCrossEntropy.Result {
+        let logits = headNorm.outputs[0]
+        return loss.evaluate(logits: logits.value.pointer, labels: labels, count: logits.n, gradient: gradient)
+    }
+
+    /// Forward (training mode), loss and backward: accumulates dLoss/dθ into
+    /// `parameters.gradients` (zero them first with `parameters.zeroGradients()`).
+    @discardableResult
+    public func trainStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> SoftmaxCrossEntropy.Result {
+        forward(images: images, count: n, training: true)
+        let result = loss(labels: labels, gradient: true)
+        backward(logitGradient: loss.logitGradient.pointer)
+        return result
+    }
+
+    /// Backward from dLoss/dlogits (N, classes) after a training forward.
+    public func backward(logitGradient: UnsafePointer<Float>) {
+        for a in allActivations { a.prepareGradient() }
+        let logits = headNorm.outputs[0]
+        logits.prepareGradient()
+        logits.grad.pointer.update(from: logitGradient, count: logits.count)
+        headNorm.backward([headConv.output], parameters: parameters)
+        headConv.backward([features], weights: net.weights)
+        for (b, block) in blocks.enumerated() {
+            pools[b].backward(x0: b == 0 ? x0 : transitions[b - 1].output, stage2: block.stage2Outputs, from: features, net)
+        }
+        for b in stride(from: blocks.count - 1, through: 0, by: -1) {
+            let blockInput = b == 0 ? x0 : transitions[b - 1].output
+            blocks[b].backward(blockInput, net)
+            if b > 0 { transitions[b - 1].backward(blocks[b - 1].stage2Outputs, net) }
+        }
+        stemConv.backward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha,
+                          output: x0, weightGradient: parameters.gradient(stemWeight), inputGradient: false)
+        if config.clipSTE {
+            for info in parameters.infos where info.binary {
+                applyClippedSTE(latent: parameters.values.pointer + info.offset,
+                                gradient: parameters.gradients!.pointer + info.offset, count: info.count)
+            }
+        }
+    }
+}
+
+/// Transition between blocks: BN-ReLU over Stage-II → 1x1 conv (L·c → L·c) → 2x2 average pool.
+final class Transition {
+    let norm: BatchNorm
+    let conv: Conv1x1
+    let pool: AveragePool2x2
+
+    init(name: String, channels: Int, layers: Int, size: Int, config: ModelConfig,
+         parameters: TensorStore, state: TensorStore) {
+        let binary = config.binarize.binarizes(.transition)
+        norm = BatchNorm(name: "\(name).bn", partChannels: Array(repeating: channels / layers, count: layers),
+                         height: size, width: size, relu: true, parameters: parameters, state: state)
+        let w = parameters.declare("\(name).conv.weight", shape: [channels, channels, 1, 1],
+                                   group: ConvKind.transition.rawValue, binary: binary, isConvWeight: true)
+        // The 1x1 conv reads the L Stage-II parts; its weight is one (Lc, Lc) tensor, split by columns.
+        conv = Conv1x1(weight: w, partChannels: Array(repeating: channels / layers, count: layers),
+                            outChannels: channels, alpha: binary ? mcDonnellScale(fanIn: channels) : 1, binary: binary,
+                            height: size, width: size)
+        pool = AveragePool2x2(channels: channels, inputHeight: size, inputWidth: size)
+    }
+
+    var output: Activation { pool.output }
+
+    func forward(_ s2: [Activation], _ net: NetworkState, training: Bool) {
+        norm.forward(s2, parameters: net.parameters, state: net.state, training: training)
+        conv.forward(norm.outputs, weights: net.weights)
+        pool.forward(conv.output)
+    }
+
+    func backward(_ s2: [Activation], _ net: NetworkState) {
+        pool.backward(conv.output)
+        conv.backward(norm.outputs, weights: net.weights)
+        norm.backward(s2, parameters: net.parameters)
+    }
+
+    var activations: [Activation] { norm.outputs + [conv.output, pool.output] }
+}
+
+/// Per-block head (spec section 3.6): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋)
+/// → BN-ReLU → global average pool into the block's slice of the feature vector.
+final class BlockPool {
+    struct Compression {
+        let norm: BatchNorm
+        let conv: Conv1x1
+    }
+    let compression: Compression?
+    let norm: BatchNorm
+    let featureOffset: Int
+    let featureChannels: Int
+
+    init(name: String, partChannels: [Int], size: Int, featureOffset: Int, config: ModelConfig,
+         parameters: TensorStore, state: TensorStore) {
+        let f = partChannels.reduce(0, +)
+        self.featureOffset = featureOffset
+        if config.compression {
+            let binary = config.binarize.binarizes(.compression)
+            let cnorm = BatchNorm(name: "\(name).compress.bn", partChannels: partChannels, height: size, width: size,
+                                  relu: true, parameters: parameters, state: state)
+            let w = parameters.declare("\(name).compress.conv.weight", shape: [f / 2, f, 1, 1],
+                                       group: ConvKind.compression.rawValue, binary: binary, isConvWeight: true)
+            let conv = Conv1x1(weight: w, partChannels: partChannels, outChannels: f / 2,
+                                    alpha: binary ? mcDonnellScale(fanIn: f) : 1, binary: binary, height: size, width: size)
+            compression = Compression(norm: cnorm, conv: conv)
+            featureChannels = f / 2
+            norm = BatchNorm(name: "\(name).bn", partChannels: [f / 2], height: size, width: size, relu: true,
+                             parameters: parameters, state: state)
+        } else {
+            compression = nil
+            featureChannels = f
+            norm = BatchNorm(name: "\(name).bn", partChannels: partChannels, height: size, width: size, relu: true,
+                             parameters: parameters, state: state)
+        }
+    }
+
+    private func normInputs(x0: Activation, stage2: [Activation]) -> [Activation] {
+        if let c = compression { return [c.conv.output] }
+        return [x0] + stage2
+    }
+
+    func forward(x0: Activation, stage2: [Activation], into features: Activation, _ net: NetworkState, training: Bool) {
+        if let c = compression {
+            c.norm.forward([x0] + stage2, parameters: net.parameters, state: net.state, training: training)
+            c.conv.forward(c.norm.outputs, weights: net.weights)
+        }
+        norm.forward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters, state: net.state, training: training)
+        var offset = featureOffset
+        for part in norm.outputs {
+            GlobalAveragePool(channelOffset: offset).forward(part, into: features)
+            offset += part.c
+        }
+    }
+
+    func backward(x0: Activation, stage2: [Activation], from features: Activation, _ net: NetworkState) {
+        var offset = featureOffset
+        for part in norm.outputs {
+            GlobalAveragePool(channelOffset: offset).backward(part, output: features)
+            offset += part.c
+        }
+        norm.backward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters)
+        if let c = compression {
+            c.conv.backward(c.norm.outputs, weights: net.weights)
+            c.norm.backward([x0] + stage2, parameters: net.parameters)
+        }
+    }
+
+    var activations: [Activation] {
+        (compression.map { $0.norm.outputs + [$0.conv.output] } ?? []) + norm.outputs
+    }
+}

@@ -37,8 +37,10 @@ let package = Package(
         .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
                           swiftSettings: fastSettings),
 
-        .testTarget(name: "MBCoreTests", dependencies: ["MBCore"]),
-        .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain"]),
+        // Helpers shared by the test targets (finite differences, random tensors); not shipped.
+        .target(name: "MBTestSupport", dependencies: ["MBCore"], path: "Tests/MBTestSupport"),
+        .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"]),
+        .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"]),
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], resources: []),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain"]),
     ]

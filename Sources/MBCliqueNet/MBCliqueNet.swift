@@ -81,6 +81,15 @@ public final class MBCliqueNet {
             + pools.flatMap(\.activations) + [features, headConv.output] + headNorm.outputs
     }
 
+    /// The outputs of every fused BatchNorm-ReLU, whose sign pattern locates the ReLU kinks.
+    var reluOutputs: [Activation] {
+        var out: [Activation] = []
+        for layer in blocks.flatMap({ $0.stage1 + $0.stage2 }) { out += layer.preNorm.outputs + layer.midNorm.outputs }
+        for t in transitions { out += t.norm.outputs }
+        for p in pools { out += (p.compression?.norm.outputs ?? []) + p.norm.outputs }
+        return out
+    }
+
     /// Draws every parameter from `seed` (spec section 5): modulated C and M ~ N(0, 2/n) with
     /// n = 9c (or c); every other conv weight ~ N(0, 2/fan_in) with fan_in from its first use;
     /// BatchNorm γ = 1, β = 0, running statistics 0 and 1.

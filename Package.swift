@@ -38,9 +38,9 @@ let package = Package(
         .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
                           swiftSettings: fastSettings),
 
-        .testTarget(name: "MBCoreTests", dependencies: ["MBCore"]),
+        .testTarget(name: "MBCoreTests", dependencies: ["MBCore"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain"]),
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], resources: []),
-        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain"]),
+        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed"], exclude: ["Fixtures"]),
     ]
 )

@@ -71,8 +71,13 @@ public struct ScheduleConfig: Equatable {
         }
     }
 
-    /// The number of whole cycles in the budget.
-    public var cycles: Int { schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 1).cycles(endingAt: epochs)! }
+    /// The number of whole cycles in the budget (`epochs` ends a cycle: reading checks that).
+    public var cycles: Int {
+        guard let n = schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 1).cycles(endingAt: epochs) else {
+            preconditionFailure("schedule.epochs \(epochs) is inside a cycle; set it to a cycle end")
+        }
+        return n
+    }
 
     public func schedule(lrMax: Double, lrMin: Double, stepsPerEpoch: Int) -> SGDRSchedule {
         SGDRSchedule(lrMax: lrMax, lrMin: lrMin, t0Epochs: t0Epochs, tMult: tMult, boundaries: boundaries,

@@ -46,13 +46,15 @@ final class EnvCommandTests: XCTestCase {
 
     func testTwoRanksReportTheirPlacesAndPassTheCollectives() throws {
         // 64 KiB buckets: the 131 075-float check spans three buckets and a ragged fourth.
-        let (status, output) = try run(try mpirun(), ["-np", "2", "--oversubscribe", try binary(), "env", "--bucket-bytes", "65536"])
+        let arguments = ["-np", "2", "--oversubscribe", try binary(), "env", "--bucket-bytes", "65536", "--bandwidth"]
+        let (status, output) = try run(try mpirun(), arguments)
         XCTAssertEqual(status, 0, output)
         let lines = output.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains("world: 2 ranks (MPI)"), output)
         for rank in 0..<2 {
             XCTAssertTrue(lines.contains { $0.hasPrefix("rank \(rank): host ") && $0.contains(", cpus ") && $0.contains(", blas threads ") }, output)
         }
+        XCTAssertEqual(lines.filter { $0.hasPrefix("allreduce 64 MiB") && $0.contains(" GB/s ") }.count, 3, output)
         XCTAssertEqual(lines.last, "collectives: ok", output)
     }
 

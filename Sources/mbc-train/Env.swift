@@ -35,7 +35,7 @@ struct Env: ParsableCommand {
     /// Gathers and (on rank 0) prints the report; false when a collective gave a wrong result.
     func report(_ world: Communicator) throws -> Bool {
         let places = try world.gather(RankInfo.current().line, root: 0)
-        // Three buckets and a bit: bucketing and the ragged last bucket are both exercised.
+        // Two full buckets and a ragged third: bucketing and the short last bucket are both exercised.
         let problems = try checkCollectives(world, floats: 2 * max(1, bucketBytes / 4) + 3)
         let reports = try world.gather(problems.joined(separator: "; "), root: 0)
         let speeds = bandwidth ? try measureAllreduce(world) : []

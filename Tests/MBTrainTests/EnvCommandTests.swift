@@ -45,7 +45,7 @@ final class EnvCommandTests: XCTestCase {
     }
 
     func testTwoRanksReportTheirPlacesAndPassTheCollectives() throws {
-        // 64 KiB buckets: the 131 075-float check spans three buckets and a ragged fourth.
+        // 64 KiB buckets: the 32 771-float check spans two full buckets and a ragged third.
         let arguments = ["-np", "2", "--oversubscribe", try binary(), "env", "--bucket-bytes", "65536", "--bandwidth"]
         let (status, output) = try run(try mpirun(), arguments)
         XCTAssertEqual(status, 0, output)

@@ -22,26 +22,27 @@ let package = Package(
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         .target(name: "MBCore", dependencies: ["COpenBLAS"], swiftSettings: fastSettings),
         .target(name: "MBCliqueNet", dependencies: ["MBCore"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
-        .target(name: "MBDistributed", dependencies: ["CMPI"], swiftSettings: fastSettings),
+        .target(name: "MBDistributed", dependencies: ["CMPI", "COpenBLAS", "CSystem"], swiftSettings: fastSettings),
         .target(name: "MBTrain",
                 dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBDistributed",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
-                          dependencies: ["MBTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
                           swiftSettings: fastSettings),
 
         // Helpers shared by the test targets (finite differences, random tensors); not shipped.
         .target(name: "MBTestSupport", dependencies: ["MBCore"], path: "Tests/MBTestSupport"),
-        .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"]),
+        .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"]),
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], resources: []),
-        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain"]),
+        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed"], exclude: ["Fixtures"]),
     ]
 )

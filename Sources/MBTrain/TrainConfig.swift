@@ -1,0 +1,147 @@
+/// Which parameters get weight decay.
+public enum WeightDecayScope: String, CaseIterable {
+    /// Every parameter, as `torch.optim.SGD(model.parameters(), weight_decay=…)` does.
+    case all
+    /// Only the latent weights of the binary convolutions.
+    case conv
+}
+
+/// The `optim:` section: SGD with momentum (spec section 9).
+public struct OptimConfig: Equatable {
+    public var lrMax = 0.1
+    public var lrMin = 1e-4
+    public var momentum = 0.9
+    public var weightDecay = 5e-4
+    public var weightDecayScope = WeightDecayScope.all
+    /// Images per step summed over all ranks; each rank takes globalBatch / world size.
+    public var globalBatch = 128
+
+    public init() {}
+
+    public init(section s: ConfigSection) throws {
+        lrMax = try s.double("lr_max", default: lrMax, min: 0)
+        lrMin = try s.double("lr_min", default: lrMin, min: 0)
+        momentum = try s.double("momentum", default: momentum, min: 0, max: 0.999)
+        weightDecay = try s.double("weight_decay", default: weightDecay, min: 0)
+        let scope = try s.string("weight_decay_scope", default: weightDecayScope.rawValue,
+                                 allowed: WeightDecayScope.allCases.map(\.rawValue))
+        weightDecayScope = WeightDecayScope(rawValue: scope)!
+        globalBatch = try s.int("global_batch", default: globalBatch, min: 1)
+        try s.finish()
+        guard lrMax > 0 else {
+            throw ConfigError("`\(s.name("lr_max"))` is 0; training needs a positive peak learning rate (the paper uses 0.1).")
+        }
+        guard lrMin <= lrMax else {
+            throw ConfigError("`\(s.name("lr_min"))` (\(lrMin)) is above `\(s.name("lr_max"))` (\(lrMax)); the schedule decays from lr_max to lr_min.")
+        }
+    }
+}
+
+/// The `schedule:` section: SGDR warm restarts and the epoch budget.
+public struct ScheduleConfig: Equatable {
+    public var t0Epochs = 2
+    public var tMult = 2
+    public var boundaries = CycleBoundaries.mcdonnell
+    /// The budget; it must end a cycle (30 = 2+4+8+16 McDonnell, 32 = 2+2+4+8+16 power-of-two,
+    /// 254 and 256 for CIFAR).
+    public var epochs = 30
+
+    public init() {}
+
+    public init(section s: ConfigSection) throws {
+        t0Epochs = try s.int("t0_epochs", default: t0Epochs, min: 1)
+        tMult = try s.int("t_mult", default: tMult, min: 1)
+        let b = try s.string("boundaries", default: boundaries.rawValue, allowed: CycleBoundaries.allCases.map(\.rawValue))
+        boundaries = CycleBoundaries(rawValue: b)!
+        let shape = schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 1)
+        // By default the fewest whole cycles of at least 30 epochs: 30 McDonnell, 32 power-of-two.
+        let cyclesOf30 = (1...).first { shape.epochs(cycles: $0) >= 30 }!
+        epochs = try s.int("epochs", default: shape.epochs(cycles: cyclesOf30), min: 1)
+        try s.finish()
+        guard shape.cycles(endingAt: epochs) != nil else {
+            var below = 0
+            var cycle = 0
+            while below + shape.periodEpochs(ofCycle: cycle) < epochs {
+                below += shape.periodEpochs(ofCycle: cycle)
+                cycle += 1
+            }
+            let above = below + shape.periodEpochs(ofCycle: cycle)
+            let choices = below == 0 ? "\(above)" : "\(below) or \(above)"
+            throw ConfigError("`\(s.name("epochs"))` is \(epochs), inside an SGDR cycle (\(boundaries.rawValue) boundaries, t0_epochs \(t0Epochs), t_mult \(tMult)); use a cycle end such as \(choices).")
+        }
+    }
+
+    /// The number of whole cycles in the budget (`epochs` ends a cycle: reading checks that).
+    public var cycles: Int {
+        guard let n = schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 1).cycles(endingAt: epochs) else {
+            preconditionFailure("schedule.epochs \(epochs) is inside a cycle; set it to a cycle end")
+        }
+        return n
+    }
+
+    public func schedule(lrMax: Double, lrMin: Double, stepsPerEpoch: Int) -> SGDRSchedule {
+        SGDRSchedule(lrMax: lrMax, lrMin: lrMin, t0Epochs: t0Epochs, tMult: tMult, boundaries: boundaries,
+                     stepsPerEpoch: stepsPerEpoch)
+    }
+}
+
+/// The `checkpoint:` section. A checkpoint is also written at the end of every SGDR cycle.
+public struct CheckpointConfig: Equatable {
+    public var everyEpochs = 1
+    public var keepLast = 3
+    public var keepBest = true
+
+    public init() {}
+
+    public init(section s: ConfigSection) throws {
+        everyEpochs = try s.int("every_epochs", default: everyEpochs, min: 1)
+        keepLast = try s.int("keep_last", default: keepLast, min: 1)
+        keepBest = try s.bool("keep_best", default: keepBest)
+        try s.finish()
+    }
+}
+
+/// The `log:` section.
+public struct LogConfig: Equatable {
+    public var evalEveryEpochs = 1
+    public var printEverySteps = 20
+    /// How often ranks compare parameter checksums (0 = never).
+    public var checksumEverySteps = 100
+
+    public init() {}
+
+    public init(section s: ConfigSection) throws {
+        evalEveryEpochs = try s.int("eval_every_epochs", default: evalEveryEpochs, min: 1)
+        printEverySteps = try s.int("print_every_steps", default: printEverySteps, min: 1)
+        checksumEverySteps = try s.int("checksum_every_steps", default: checksumEverySteps, min: 0)
+        try s.finish()
+    }
+}
+
+/// Everything about training besides the model and data: the `optim`, `schedule`, `checkpoint`
+/// and `log` sections and the top-level `seed`.
+public struct TrainingConfig: Equatable {
+    public var optim = OptimConfig()
+    public var schedule = ScheduleConfig()
+    public var checkpoint = CheckpointConfig()
+    public var log = LogConfig()
+    /// Seeds initialisation, data order and augmentation.
+    public var seed = 0
+
+    public init() {}
+
+    /// Reads the sections from the root of a config and records their resolved values there.
+    public init(root: ConfigSection) throws {
+        func read<T>(_ key: String, _ make: (ConfigSection) throws -> T) throws -> T {
+            let section = try root.section(key)
+            let value = try make(section)
+            root.record(section: section)
+            return value
+        }
+        optim = try read("optim", OptimConfig.init(section:))
+        schedule = try read("schedule", ScheduleConfig.init(section:))
+        checkpoint = try read("checkpoint", CheckpointConfig.init(section:))
+        log = try read("log", LogConfig.init(section:))
+        seed = try root.int("seed", default: seed, min: 0)
+    }
+}

@@ -1,0 +1,74 @@
+import XCTest
+@testable import MBTrain
+
+final class TrainConfigTests: XCTestCase {
+    func training(_ yaml: String) throws -> (TrainingConfig, ConfigValue) {
+        let root = try ConfigSection(path: "", value: try ConfigValue.parse(yaml: yaml, source: "test"))
+        let config = try TrainingConfig(root: root)
+        try root.finish()
+        return (config, root.resolvedValue)
+    }
+
+    func assertRejects(_ yaml: String, mentioning words: [String], line: UInt = #line) {
+        XCTAssertThrowsError(try training(yaml), line: line) { error in
+            XCTAssertTrue(error is ConfigError, "\(error)", line: line)
+            for w in words { XCTAssertTrue("\(error)".contains(w), "`\(error)` does not mention `\(w)`", line: line) }
+        }
+    }
+
+    func testDefaultsAreThePapersRecipe() throws {
+        let (c, resolved) = try training("")
+        XCTAssertEqual(c.optim, OptimConfig())
+        XCTAssertEqual([c.optim.lrMax, c.optim.lrMin, c.optim.momentum, c.optim.weightDecay], [0.1, 1e-4, 0.9, 5e-4])
+        XCTAssertEqual(c.optim.weightDecayScope, .all)
+        XCTAssertEqual(c.optim.globalBatch, 128)
+        XCTAssertEqual([c.schedule.t0Epochs, c.schedule.tMult, c.schedule.epochs, c.schedule.cycles], [2, 2, 30, 4])
+        XCTAssertEqual(c.schedule.boundaries, .mcdonnell)
+        XCTAssertEqual(c.checkpoint, CheckpointConfig())
+        XCTAssertEqual(c.log, LogConfig())
+        XCTAssertEqual(c.seed, 0)
+        let yaml = resolved.yaml()
+        for line in ["optim:\n", "  weight_decay_scope: all\n", "schedule:\n", "  epochs: 30\n", "checkpoint:\n",
+                     "  keep_last: 3\n", "log:\n", "  checksum_every_steps: 100\n", "seed: 0\n"] {
+            XCTAssertTrue(yaml.contains(line), "resolved config lacks `\(line)`:\n\(yaml)")
+        }
+    }
+
+    func testValuesAreRead() throws {
+        let (c, _) = try training("""
+            optim: {lr_max: 0.2, lr_min: 1e-5, weight_decay: 1e-4, weight_decay_scope: conv, global_batch: 256}
+            schedule: {boundaries: power-of-two, epochs: 256}
+            checkpoint: {every_epochs: 4, keep_last: 1, keep_best: false}
+            log: {eval_every_epochs: 2, print_every_steps: 5, checksum_every_steps: 0}
+            seed: 7
+            """)
+        XCTAssertEqual(c.optim.lrMax, 0.2)
+        XCTAssertEqual(c.optim.weightDecayScope, .conv)
+        XCTAssertEqual(c.optim.globalBatch, 256)
+        XCTAssertEqual(c.schedule.cycles, 8)
+        XCTAssertEqual(c.checkpoint.keepBest, false)
+        XCTAssertEqual(c.log.checksumEverySteps, 0)
+        XCTAssertEqual(c.seed, 7)
+        XCTAssertEqual(try training("schedule: {boundaries: power-of-two}").0.schedule.epochs, 32,
+                       "the default budget follows the boundaries")
+    }
+
+    func testBadValuesAreRejectedWithTheKeyNamed() {
+        assertRejects("optim: {lr_min: 0.5}", mentioning: ["optim.lr_min", "above", "optim.lr_max"])
+        assertRejects("optim: {lr_max: 0}", mentioning: ["optim.lr_max", "positive"])
+        assertRejects("optim: {momentum: 1.5}", mentioning: ["optim.momentum", "at most"])
+        assertRejects("optim: {weight_decay: -1}", mentioning: ["optim.weight_decay", "at least 0"])
+        assertRejects("optim: {weight_decay_scope: bn}", mentioning: ["optim.weight_decay_scope", "all, conv"])
+        assertRejects("optim: {global_batch: 0}", mentioning: ["optim.global_batch"])
+        assertRejects("optim: {weight_decy: 1}", mentioning: ["unknown key `optim.weight_decy`", "did you mean `optim.weight_decay`"])
+        assertRejects("schedule: {epochs: 32}", mentioning: ["schedule.epochs", "inside an SGDR cycle", "30 or 62"])
+        assertRejects("schedule: {epochs: 1}", mentioning: ["schedule.epochs", "such as 2."])
+        assertRejects("schedule: {boundaries: power-of-two, epochs: 30}", mentioning: ["16 or 32"])
+        assertRejects("schedule: {t_mult: 0}", mentioning: ["schedule.t_mult", "at least 1"])
+        assertRejects("schedule: {boundaries: cosine}", mentioning: ["mcdonnell, power-of-two"])
+        assertRejects("checkpoint: {keep_last: 0}", mentioning: ["checkpoint.keep_last"])
+        assertRejects("log: {print_every_steps: 0}", mentioning: ["log.print_every_steps"])
+        assertRejects("seed: -3", mentioning: ["seed"])
+        assertRejects("log: 3", mentioning: ["`log` must be a mapping"])
+    }
+}

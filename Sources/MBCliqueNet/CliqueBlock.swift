@@ -18,17 +18,17 @@ final class CliqueLayer {
     var output: Activation { conv.output }
 
     func forward(_ inputs: [Activation], _ net: NetworkState, training: Bool) {
-        preNorm.forward(inputs, parameters: net.parameters, state: net.state, training: training)
-        squeeze.forward(preNorm.outputs, weights: net.weights)
-        midNorm.forward([squeeze.output], parameters: net.parameters, state: net.state, training: training)
-        conv.forward(midNorm.outputs[0], parameters: net.parameters)
+        net.time(.batchNorm) { preNorm.forward(inputs, parameters: net.parameters, state: net.state, training: training) }
+        net.time(.conv1x1) { squeeze.forward(preNorm.outputs, weights: net.weights) }
+        net.time(.batchNorm) { midNorm.forward([squeeze.output], parameters: net.parameters, state: net.state, training: training) }
+        net.time(.modulated) { conv.forward(midNorm.outputs[0], parameters: net.parameters) }
     }
 
     func backward(_ inputs: [Activation], _ net: NetworkState) {
-        conv.backward(midNorm.outputs[0], parameters: net.parameters)
-        midNorm.backward([squeeze.output], parameters: net.parameters)
-        squeeze.backward(preNorm.outputs, weights: net.weights)
-        preNorm.backward(inputs, parameters: net.parameters)
+        net.time(.modulated) { conv.backward(midNorm.outputs[0], parameters: net.parameters) }
+        net.time(.batchNorm) { midNorm.backward([squeeze.output], parameters: net.parameters) }
+        net.time(.conv1x1) { squeeze.backward(preNorm.outputs, weights: net.weights) }
+        net.time(.batchNorm) { preNorm.backward(inputs, parameters: net.parameters) }
     }
 
     var activations: [Activation] { preNorm.outputs + [squeeze.output] + midNorm.outputs + [conv.output] }
@@ -40,10 +40,23 @@ final class NetworkState {
     let state: TensorStore
     let weights: WeightSource
 
+    /// Set by benchmarks to split the step's time by kernel kind.
+    var profile: KernelProfile?
+
     init(parameters: TensorStore, state: TensorStore) {
         self.parameters = parameters
         self.state = state
         weights = WeightSource(parameters: parameters)
+    }
+
+    enum KernelKind: String {
+        case conv1x1 = "1x1 conv", modulated = "modulated 3x3", batchNorm = "BatchNorm+ReLU", stem = "stem 3x3",
+             pooling = "pooling", head = "head + loss", other = "other"
+    }
+
+    @inline(__always) func time<T>(_ kind: KernelKind, _ body: () -> T) -> T {
+        if let profile { return profile.measure(kind.rawValue, body) }
+        return body()
     }
 }
 
@@ -121,7 +134,7 @@ final class CliqueBlock {
     }
 
     func forward(_ x0: Activation, _ net: NetworkState, training: Bool) {
-        for f in filters { f.prepare(parameters: net.parameters) }
+        net.time(.modulated) { for f in filters { f.prepare(parameters: net.parameters) } }
         for i in 1...layers { stage1[i - 1].forward(stage1Inputs(i, x0: x0), net, training: training) }
         for i in 1...layers { stage2[i - 1].forward(stage2Inputs(i), net, training: training) }
     }
@@ -131,7 +144,7 @@ final class CliqueBlock {
     func backward(_ x0: Activation, _ net: NetworkState) {
         for i in stride(from: layers, through: 1, by: -1) { stage2[i - 1].backward(stage2Inputs(i), net) }
         for i in stride(from: layers, through: 1, by: -1) { stage1[i - 1].backward(stage1Inputs(i, x0: x0), net) }
-        for f in filters { f.foldGradient(parameters: net.parameters) }
+        net.time(.modulated) { for f in filters { f.foldGradient(parameters: net.parameters) } }
     }
 
     var activations: [Activation] { (stage1 + stage2).flatMap(\.activations) }

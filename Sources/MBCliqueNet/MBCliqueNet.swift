@@ -81,6 +81,12 @@ public final class MBCliqueNet {
             + pools.flatMap(\.activations) + [features, headConv.output] + headNorm.outputs
     }
 
+    /// Attach a profile to split forward/backward time by kernel kind (benchmarks); nil to detach.
+    public var profile: KernelProfile? {
+        get { net.profile }
+        set { net.profile = newValue }
+    }
+
     /// The outputs of every fused BatchNorm-ReLU, whose sign pattern locates the ReLU kinks.
     var reluOutputs: [Activation] {
         var out: [Activation] = []
@@ -145,7 +151,9 @@ public final class MBCliqueNet {
     public func forward(images: UnsafePointer<Float>, count n: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         input.resize(batch: n)
         input.value.pointer.update(from: images, count: input.count)
-        stemConv.forward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha, into: x0)
+        net.time(.stem) {
+            stemConv.forward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha, into: x0)
+        }
         features.resize(batch: n)
         var x = x0
         for (b, block) in blocks.enumerated() {
@@ -156,8 +164,10 @@ public final class MBCliqueNet {
                 x = transitions[b].output
             }
         }
-        headConv.forward([features], weights: net.weights)
-        headNorm.forward([headConv.output], parameters: parameters, state: state, training: training)
+        net.time(.head) {
+            headConv.forward([features], weights: net.weights)
+            headNorm.forward([headConv.output], parameters: parameters, state: state, training: training)
+        }
         return headNorm.outputs[0].value.pointer
     }
 
@@ -172,19 +182,21 @@ public final class MBCliqueNet {
     @discardableResult
     public func trainStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> SoftmaxCrossEntropy.Result {
         forward(images: images, count: n, training: true)
-        let result = loss(labels: labels, gradient: true)
+        let result = net.time(.head) { loss(labels: labels, gradient: true) }
         backward(logitGradient: loss.logitGradient.pointer)
         return result
     }
 
     /// Backward from dLoss/dlogits (N, classes) after a training forward.
     public func backward(logitGradient: UnsafePointer<Float>) {
-        for a in allActivations { a.prepareGradient() }
+        net.time(.other) { for a in allActivations { a.prepareGradient() } }
         let logits = headNorm.outputs[0]
-        logits.prepareGradient()
-        logits.grad.pointer.update(from: logitGradient, count: logits.count)
-        headNorm.backward([headConv.output], parameters: parameters)
-        headConv.backward([features], weights: net.weights)
+        net.time(.head) {
+            logits.prepareGradient()
+            logits.grad.pointer.update(from: logitGradient, count: logits.count)
+            headNorm.backward([headConv.output], parameters: parameters)
+            headConv.backward([features], weights: net.weights)
+        }
         for (b, block) in blocks.enumerated() {
             pools[b].backward(x0: b == 0 ? x0 : transitions[b - 1].output, stage2: block.stage2Outputs, from: features, net)
         }
@@ -193,8 +205,10 @@ public final class MBCliqueNet {
             blocks[b].backward(blockInput, net)
             if b > 0 { transitions[b - 1].backward(blocks[b - 1].stage2Outputs, net) }
         }
-        stemConv.backward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha,
-                          output: x0, weightGradient: parameters.gradient(stemWeight), inputGradient: false)
+        net.time(.stem) {
+            stemConv.backward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha,
+                              output: x0, weightGradient: parameters.gradient(stemWeight), inputGradient: false)
+        }
         if config.clipSTE {
             for info in parameters.infos where info.binary {
                 applyClippedSTE(latent: parameters.values.pointer + info.offset,
@@ -227,15 +241,15 @@ final class Transition {
     var output: Activation { pool.output }
 
     func forward(_ s2: [Activation], _ net: NetworkState, training: Bool) {
-        norm.forward(s2, parameters: net.parameters, state: net.state, training: training)
-        conv.forward(norm.outputs, weights: net.weights)
-        pool.forward(conv.output)
+        net.time(.batchNorm) { norm.forward(s2, parameters: net.parameters, state: net.state, training: training) }
+        net.time(.conv1x1) { conv.forward(norm.outputs, weights: net.weights) }
+        net.time(.pooling) { pool.forward(conv.output) }
     }
 
     func backward(_ s2: [Activation], _ net: NetworkState) {
-        pool.backward(conv.output)
-        conv.backward(norm.outputs, weights: net.weights)
-        norm.backward(s2, parameters: net.parameters)
+        net.time(.pooling) { pool.backward(conv.output) }
+        net.time(.conv1x1) { conv.backward(norm.outputs, weights: net.weights) }
+        net.time(.batchNorm) { norm.backward(s2, parameters: net.parameters) }
     }
 
     var activations: [Activation] { norm.outputs + [conv.output, pool.output] }
@@ -284,27 +298,33 @@ final class BlockPool {
 
     func forward(x0: Activation, stage2: [Activation], into features: Activation, _ net: NetworkState, training: Bool) {
         if let c = compression {
-            c.norm.forward([x0] + stage2, parameters: net.parameters, state: net.state, training: training)
-            c.conv.forward(c.norm.outputs, weights: net.weights)
+            net.time(.batchNorm) { c.norm.forward([x0] + stage2, parameters: net.parameters, state: net.state, training: training) }
+            net.time(.conv1x1) { c.conv.forward(c.norm.outputs, weights: net.weights) }
         }
-        norm.forward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters, state: net.state, training: training)
-        var offset = featureOffset
-        for part in norm.outputs {
-            GlobalAveragePool(channelOffset: offset).forward(part, into: features)
-            offset += part.c
+        net.time(.batchNorm) {
+            norm.forward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters, state: net.state, training: training)
+        }
+        net.time(.pooling) {
+            var offset = featureOffset
+            for part in norm.outputs {
+                GlobalAveragePool(channelOffset: offset).forward(part, into: features)
+                offset += part.c
+            }
         }
     }
 
     func backward(x0: Activation, stage2: [Activation], from features: Activation, _ net: NetworkState) {
-        var offset = featureOffset
-        for part in norm.outputs {
-            GlobalAveragePool(channelOffset: offset).backward(part, output: features)
-            offset += part.c
+        net.time(.pooling) {
+            var offset = featureOffset
+            for part in norm.outputs {
+                GlobalAveragePool(channelOffset: offset).backward(part, output: features)
+                offset += part.c
+            }
         }
-        norm.backward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters)
+        net.time(.batchNorm) { norm.backward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters) }
         if let c = compression {
-            c.conv.backward(c.norm.outputs, weights: net.weights)
-            c.norm.backward([x0] + stage2, parameters: net.parameters)
+            net.time(.conv1x1) { c.conv.backward(c.norm.outputs, weights: net.weights) }
+            net.time(.batchNorm) { c.norm.backward([x0] + stage2, parameters: net.parameters) }
         }
     }
 

@@ -52,49 +52,88 @@ public final class ModulatedFilter {
 /// shift-and-weighted-sum `Y[i·k+j][p] = Σ_t M[j][t] · G[t·O'+i][p + δ_t]`.
 /// Backward: `dG` by the transposed shift-sum, `dX = Bcatᵀ·dG`, `dBcat += dG·Xᵀ`, and
 /// `dM[j][t] += Σ_i Σ_p dY[i·k+j][p] · G[t·O'+i][p + δ_t]` from the cached G.
+///
+/// The shifts run over whole flattened planes: tap t reads `plane[p + off_t]`, `off_t = du·W + dv`,
+/// multiplied by a 0/1 mask that is 1 where `p + δ_t` lies inside the image. Reads past a plane
+/// land in the neighbouring plane or in the zero padding around the buffer, and are masked.
 public final class ModulatedConv {
     public let filter: ModulatedFilter
     public let mfilter: TensorRef   // (k, 3, 3), shared by the block
     public let k: Int
     public let output: Activation
-    private let g = Buffer()        // (N, 9·O', H·W): the forward GEMM, kept for dM
+    private let g = Buffer()        // pad + (N, 9·O', H·W) + pad: the forward GEMM, kept for dM
     private let dg = Buffer()       // (9·O', H·W) for one image
+    private let dyPadded = Buffer() // pad + (O, H·W) + pad: dY of one image
+    private let masks: Buffer       // (9, H·W): 1 where tap t of pixel p reads inside the image
+    private let pad: Int            // W + 1 floats before and after the padded buffers
 
     public init(filter: ModulatedFilter, mfilter: TensorRef, k: Int, height: Int, width: Int) {
         self.filter = filter
         self.mfilter = mfilter
         self.k = k
         output = Activation(channels: filter.filters * k, height: height, width: width)
+        pad = width + 1
+        masks = Buffer(count: 9 * height * width)
+        for t in 0..<9 {
+            for y in 0..<height {
+                for x in 0..<width {
+                    let sy = y + t / 3 - 1, sx = x + t % 3 - 1
+                    masks.pointer[t * height * width + y * width + x] = sy >= 0 && sy < height && sx >= 0 && sx < width ? 1 : 0
+                }
+            }
+        }
     }
+
+    @inline(__always) func offset(_ t: Int, width w: Int) -> Int { (t / 3 - 1) * w + (t % 3 - 1) }
 
     public func forward(_ x: Activation, parameters: TensorStore) {
         precondition(x.c == filter.inChannels)
         output.resize(batch: x.n)
         let hw = x.plane, rows = 9 * filter.filters
-        g.ensure(count: x.n * rows * hw)
+        // Grown with zeroed padding; the padding is never written afterwards.
+        g.ensure(count: x.n * rows * hw + 2 * pad)
+        (g.pointer + pad + x.n * rows * hw).update(repeating: 0, count: pad)
+        g.pointer.update(repeating: 0, count: pad)
         let m = parameters.value(mfilter)
         for img in 0..<x.n {
-            let gi = g.pointer + img * rows * hw
+            let gi = g.pointer + pad + img * rows * hw
             gemm(m: rows, n: hw, k: x.c, a: filter.bcat.pointer, lda: x.c,
                  b: x.value.pointer + img * x.perImage, ldb: hw, c: gi, ldc: hw)
-            shiftSum(g: gi, m: m, into: output.value.pointer + img * output.perImage, height: x.h, width: x.w)
+            shiftSum(g: gi, m: m, into: output.value.pointer + img * output.perImage, width: x.w, plane: hw)
         }
     }
 
-    /// Y[i·k+j] = Σ_t M[j][t] · shift_t(G[t·O'+i]) for one image.
-    func shiftSum(g: UnsafePointer<Float>, m: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, height h: Int, width w: Int) {
-        let hw = h * w, of = filter.filters
+    /// Y[i·k+j] = Σ_t M[j][t] · mask_t ⊙ shift_t(G[t·O'+i]) for one image.
+    func shiftSum(g: UnsafePointer<Float>, m: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, width w: Int, plane hw: Int) {
+        let of = filter.filters, mask = UnsafePointer(masks.pointer)
+        var taps = [UnsafePointer<Float>](repeating: g, count: 9)
         for i in 0..<of {
+            for t in 0..<9 { taps[t] = g + (t * of + i) * hw + offset(t, width: w) }
             let yi = y + i * k * hw
-            yi.update(repeating: 0, count: k * hw)
-            for yy in 0..<h {
-                for t in 0..<9 {
-                    let sy = yy + t / 3 - 1
-                    if sy < 0 || sy >= h { continue }
-                    let src = g + (t * of + i) * hw + sy * w
+            taps.withUnsafeBufferPointer { tp in
+                var p = 0
+                while p + 4 <= hw {
+                    let v0 = load4(tp[0] + p) * load4(mask + p), v1 = load4(tp[1] + p) * load4(mask + hw + p)
+                    let v2 = load4(tp[2] + p) * load4(mask + 2 * hw + p), v3 = load4(tp[3] + p) * load4(mask + 3 * hw + p)
+                    let v4 = load4(tp[4] + p) * load4(mask + 4 * hw + p), v5 = load4(tp[5] + p) * load4(mask + 5 * hw + p)
+                    let v6 = load4(tp[6] + p) * load4(mask + 6 * hw + p), v7 = load4(tp[7] + p) * load4(mask + 7 * hw + p)
+                    let v8 = load4(tp[8] + p) * load4(mask + 8 * hw + p)
                     for j in 0..<k {
-                        shiftedAdd(src, scale: m[j * 9 + t], into: yi + j * hw + yy * w, width: w, offset: t % 3 - 1)
+                        let mj = m + j * 9
+                        var acc = v0 * mj[0]
+                        acc += v1 * mj[1]; acc += v2 * mj[2]; acc += v3 * mj[3]; acc += v4 * mj[4]
+                        acc += v5 * mj[5]; acc += v6 * mj[6]; acc += v7 * mj[7]; acc += v8 * mj[8]
+                        store4(acc, yi + j * hw + p)
                     }
+                    p += 4
+                }
+                while p < hw {
+                    for j in 0..<k {
+                        var acc: Float = 0
+                        for t in 0..<9 { acc += tp[t][p] * mask[t * hw + p] * m[j * 9 + t] }
+                        yi[j * hw + p] = acc
+                    }
+                    p += 1
                 }
             }
         }
@@ -102,30 +141,50 @@ public final class ModulatedConv {
 
     /// Accumulates dX into `x.grad`, dBcat into the filter, dM into the M-filter's gradient.
     public func backward(_ x: Activation, parameters: TensorStore) {
-        let hw = x.plane, h = x.h, w = x.w, of = filter.filters, rows = 9 * of
+        let hw = x.plane, w = x.w, of = filter.filters, rows = 9 * of, o = output.c
         dg.ensure(count: rows * hw)
-        let m = parameters.value(mfilter), dm = parameters.gradient(mfilter)
+        dyPadded.ensure(count: o * hw + 2 * pad)
+        dyPadded.pointer.update(repeating: 0, count: pad)
+        (dyPadded.pointer + pad + o * hw).update(repeating: 0, count: pad)
+        let m = parameters.value(mfilter), dm = parameters.gradient(mfilter), mask = UnsafePointer(masks.pointer)
+        var dmSums = [SIMD4<Float>](repeating: .zero, count: 9 * k)
         for img in 0..<x.n {
-            let dy = output.grad.pointer + img * output.perImage
-            let gi = g.pointer + img * rows * hw
-            // dG[t·O'+i][q] = Σ_j M[j][t] · dY[i·k+j][q − δ_t]; dM[j][t] += Σ_p dY[i·k+j][p] · G[t·O'+i][p + δ_t].
+            let dy = dyPadded.pointer + pad
+            dy.update(from: output.grad.pointer + img * output.perImage, count: o * hw)
+            let gi = UnsafePointer(g.pointer + pad + img * rows * hw)
             for i in 0..<of {
+                let dyi = UnsafePointer(dy + i * k * hw)
                 for t in 0..<9 {
-                    let du = t / 3 - 1, dv = t % 3 - 1
+                    // dG_t[q] = mask_{8−t}[q] · Σ_j M[j][t] · dY_j[q − off_t]: the transposed shift.
+                    // dM[j][t] += Σ_p dY_j[p] · mask_t[p] · G_t[p + off_t].
+                    let off = offset(t, width: w)
+                    let gt = gi + (t * of + i) * hw + off
+                    let maskT = mask + t * hw, maskBack = mask + (8 - t) * hw
                     let dgRow = dg.pointer + (t * of + i) * hw
-                    dgRow.update(repeating: 0, count: hw)
-                    let gt = gi + (t * of + i) * hw
-                    for j in 0..<k {
-                        let dyj = dy + (i * k + j) * hw
-                        let mj = m[j * 9 + t]
-                        var dot: Float = 0
-                        for yy in 0..<h {
-                            let sy = yy + du   // input row read by output row yy
-                            if sy < 0 || sy >= h { continue }
-                            shiftedAdd(dyj + yy * w, scale: mj, into: dgRow + sy * w, width: w, offset: -dv)
-                            dot += shiftedDot(dyj + yy * w, gt + sy * w, width: w, offset: dv)
+                    let dyBack = dyi - off
+                    var p = 0
+                    dmSums.withUnsafeMutableBufferPointer { sums in
+                        let s = sums.baseAddress! + t * k
+                        while p + 4 <= hw {
+                            let gm = load4(gt + p) * load4(maskT + p)
+                            var back = SIMD4<Float>.zero
+                            for j in 0..<k {
+                                back += load4(dyBack + j * hw + p) * m[j * 9 + t]
+                                s[j] += load4(dyi + j * hw + p) * gm
+                            }
+                            store4(back * load4(maskBack + p), dgRow + p)
+                            p += 4
                         }
-                        dm[j * 9 + t] += dot
+                        while p < hw {
+                            let gm = gt[p] * maskT[p]
+                            var back: Float = 0
+                            for j in 0..<k {
+                                back += dyBack[j * hw + p] * m[j * 9 + t]
+                                s[j][0] += dyi[j * hw + p] * gm
+                            }
+                            dgRow[p] = back * maskBack[p]
+                            p += 1
+                        }
                     }
                 }
             }
@@ -134,16 +193,16 @@ public final class ModulatedConv {
             gemm(transposeB: true, m: rows, n: x.c, k: hw, a: dg.pointer, lda: hw,
                  b: x.value.pointer + img * x.perImage, ldb: hw, beta: 1, c: filter.dBcat.pointer, ldc: x.c)
         }
+        for t in 0..<9 {
+            for j in 0..<k { dm[j * 9 + t] += dmSums[t * k + j].sum() }
+        }
     }
 }
 
-/// Σ_x a[x] · b[x + offset] over 0 ≤ x + offset < width. offset ∈ {−1, 0, 1}.
-@inline(__always) func shiftedDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, width w: Int, offset: Int) -> Float {
-    var s: Float = 0
-    switch offset {
-    case 0: for x in 0..<w { s += a[x] * b[x] }
-    case 1: for x in 0..<(w - 1) { s += a[x] * b[x + 1] }
-    default: for x in 1..<w { s += a[x] * b[x - 1] }
-    }
-    return s
+@inline(__always) func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+}
+
+@inline(__always) func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
 }

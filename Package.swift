@@ -33,7 +33,7 @@ let package = Package(
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
-                          dependencies: ["MBTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MBData", "MBTrain", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
                           swiftSettings: fastSettings),
 

@@ -39,7 +39,8 @@ let package = Package(
 
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain"]),
-        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], resources: []),
+        // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
+        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], exclude: ["Fixtures"]),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain"]),
     ]
 )

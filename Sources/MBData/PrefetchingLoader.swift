@@ -90,7 +90,9 @@ public final class PrefetchingLoader {
     /// State the thread and the caller share; the semaphores order every access to the slots.
     private final class Shared: @unchecked Sendable {
         let slots: [Batch]
-        let freeSlots: DispatchSemaphore
+        // Starts at 0 and is signalled once per slot: libdispatch traps when a semaphore is
+        // released holding less than its initial value, which a stopped loader may do.
+        let freeSlots = DispatchSemaphore(value: 0)
         let ready = DispatchSemaphore(value: 0)
         let exited = DispatchSemaphore(value: 0)
         private let lock = NSLock()
@@ -98,7 +100,7 @@ public final class PrefetchingLoader {
 
         init(slots: [Batch]) {
             self.slots = slots
-            freeSlots = DispatchSemaphore(value: slots.count)
+            for _ in slots { freeSlots.signal() }
         }
 
         var isStopped: Bool {

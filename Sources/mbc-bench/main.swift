@@ -1,1 +1,6 @@
-print("mbc-bench")
+switch CommandLine.arguments.dropFirst().first {
+case "loader":
+    try runLoaderBenchmark()
+default:
+    print("usage: mbc-bench loader")
+}

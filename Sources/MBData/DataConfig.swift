@@ -52,6 +52,9 @@ public struct DataConfig: Equatable, Sendable {
 
     public init() {}
 
+    /// The training augmentation this config asks for (evaluation uses `Augmentation.none`).
+    public var trainingAugmentation: Augmentation { Augmentation(flip: flip, padding: cropPadding) }
+
     /// The folder holding this dataset's files: `root/<folder>` when it exists, else `root`.
     public var directory: String {
         let nested = root + "/" + dataset.folder

@@ -11,7 +11,7 @@ func runLoaderBenchmark() throws {
     config.syntheticTrainCount = 50_000
     let data = try loadDataset(config, split: .train)
     let writer = BatchWriter(dataset: data, normalization: Normalization(trainingSet: data),
-                             augmentation: Augmentation(flip: true, padding: 4))
+                             augmentation: config.trainingAugmentation)
     let sampler = try TrainSampler(count: data.count, globalBatch: 64, worldSize: 1, rank: 0, seed: 1)
     let steps = 4 * sampler.stepsPerEpoch
 

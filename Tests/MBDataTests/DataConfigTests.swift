@@ -21,6 +21,7 @@ final class DataConfigTests: XCTestCase {
         XCTAssertEqual(d.root, "data")
         XCTAssertTrue(d.flip)
         XCTAssertEqual(d.cropPadding, 4)
+        XCTAssertEqual(d.trainingAugmentation, Augmentation(flip: true, padding: 4))
         XCTAssertNil(d.mean)
         XCTAssertNil(d.classes)
     }

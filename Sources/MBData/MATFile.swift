@@ -56,7 +56,11 @@ struct MATFile {
         case (UInt8(ascii: "I"), UInt8(ascii: "M")): bigEndian = false
         case (UInt8(ascii: "M"), UInt8(ascii: "I")): bigEndian = true
         default:
-            throw DataError("\(path): no endian indicator at bytes 126-127; expected a MATLAB level 5 MAT-file (v7.3 HDF5 files are not supported; save with -v7 or scipy.io.savemat).")
+            throw DataError("\(path): no endian indicator at bytes 126-127; expected a MATLAB level 5 MAT-file. Download the file again.")
+        }
+        let version = bigEndian ? UInt16(bytes[124]) << 8 | UInt16(bytes[125]) : UInt16(bytes[125]) << 8 | UInt16(bytes[124])
+        guard version == 0x0100 else {
+            throw DataError("\(path): MAT-file version 0x\(String(version, radix: 16)) (0x200 is MATLAB 7.3, HDF5); expected a level 5 MAT-file (version 0x100), as SVHN ships. Save it with `save -v7` or scipy.io.savemat.")
         }
         let reader = Reader(bytes: bytes[...], bigEndian: bigEndian, file: path)
         var offset = 128

@@ -93,6 +93,7 @@ final class BadInputTests: XCTestCase {
     func testMATFileWithoutXOrWithTheWrongClass() throws {
         let dir = try copy("svhn-bad")
         assertDataError(try SVHN.read(dir + "/no-X.mat"), mentions: [dir + "/no-X.mat", "no variable `X`"])
+        assertDataError(try SVHN.read(dir + "/no-y.mat"), mentions: [dir + "/no-y.mat", "no variable `y`"])
         assertDataError(try SVHN.read(dir + "/double-X.mat"),
                         mentions: [dir + "/double-X.mat", "class double", "expected uint8"])
         try FileManager.default.copyItem(atPath: dir + "/no-X.mat", toPath: dir + "/train_32x32.mat")
@@ -108,6 +109,9 @@ final class BadInputTests: XCTestCase {
         try edit(dir + "/test_32x32.mat") { $0.removeLast(5000) }
         assertDataError(try loadDataset(config(.svhn, at: dir), split: .test),
                         mentions: [dir + "/test_32x32.mat", "truncated"])
+        try edit(dir + "/extra_32x32.mat") { $0[124] = 0; $0[125] = 2 }
+        assertDataError(try SVHN.read(dir + "/extra_32x32.mat"),
+                        mentions: [dir + "/extra_32x32.mat", "version 0x200", "MATLAB 7.3", "level 5"])
         try edit(dir + "/extra_32x32.mat") { $0 = Array("not a mat file".utf8) }
         assertDataError(try SVHN.read(dir + "/extra_32x32.mat"),
                         mentions: [dir + "/extra_32x32.mat", "level 5 MAT-file"])

@@ -56,6 +56,13 @@ final class ReaderTests: XCTestCase {
         XCTAssertTrue(withExtra.images == train.images + extra.images, "train pixels then extra pixels")
     }
 
+    /// MATLAB saves y as double unless told otherwise; labels of any numeric class are read.
+    func testSVHNLabelsOfClassDouble() throws {
+        var config = fixtureConfig(.svhn)
+        config.root = Paths.fixtures + "/svhn-double-y"
+        try Expected("svhn-double-y-test").assertMatches(try loadDataset(config, split: .test))
+    }
+
     /// JPEGs written by Pillow (one grayscale in each split), expected pixels decoded by Pillow:
     /// libjpeg-turbo here and Pillow's libjpeg agree exactly.
     func testTinyImageNetJPEGsWrittenByPillow() throws {

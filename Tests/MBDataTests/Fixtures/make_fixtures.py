@@ -10,7 +10,8 @@ Needs numpy, scipy and pillow. Output (small, committed):
   cifar-100-binary/     train.bin, test.bin (NumPy tofile)
   svhn/                 train_32x32.mat (savemat, compressed), test_32x32.mat (uncompressed),
                         extra_32x32.mat (compressed)
-  svhn-bad/             no-X.mat (only y), double-X.mat (X of class double)
+  svhn-double-y/        test_32x32.mat with y of class double (uncompressed)
+  svhn-bad/             no-X.mat (only y), no-y.mat (only X), double-X.mat (X of class double)
   tiny-imagenet-200/    wnids.txt, train/<wnid>/images/*.JPEG, val/... (Pillow JPEGs, one grayscale)
   expected/<name>.json  {"shape": [N, C, H, W], "labels": [...]} and expected/<name>.bin (N*C*H*W bytes)
 """
@@ -79,8 +80,15 @@ for split, n, compress in [("train", 3, True), ("test", 2, False), ("extra", 2, 
     scipy.io.savemat(f"svhn/{split}_32x32.mat", {"X": X, "y": y}, do_compression=compress)
     # torchvision's route: transpose to N, C, H, W; label 10 -> 0.
     expect(f"svhn-{split}", np.transpose(X, (3, 2, 0, 1)), y[:, 0] % 10)
+# MATLAB's default class for y is double: the reader accepts any numeric class for labels.
+os.makedirs("svhn-double-y", exist_ok=True)
+X = rng.integers(0, 256, size=(32, 32, 3, 2), dtype=np.uint8)
+y = np.array([[10.0], [3.0]])
+scipy.io.savemat("svhn-double-y/test_32x32.mat", {"X": X, "y": y}, do_compression=False)
+expect("svhn-double-y-test", np.transpose(X, (3, 2, 0, 1)), [0, 3])
 os.makedirs("svhn-bad", exist_ok=True)
 scipy.io.savemat("svhn-bad/no-X.mat", {"y": np.ones((2, 1), dtype=np.uint8)}, do_compression=True)
+scipy.io.savemat("svhn-bad/no-y.mat", {"X": np.zeros((32, 32, 3, 1), dtype=np.uint8)}, do_compression=True)
 scipy.io.savemat("svhn-bad/double-X.mat", {"X": np.zeros((32, 32, 3, 1)), "y": np.ones((1, 1), dtype=np.uint8)},
                  do_compression=True)
 

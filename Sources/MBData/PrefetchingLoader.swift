@@ -63,13 +63,14 @@ public final class PrefetchingLoader {
         thread.start()
     }
 
-    /// The next step's batch, or nil after the last step. Waits only if the thread is behind.
+    /// The next step's batch, or nil after the last step or `stop()`. Waits only if the thread
+    /// is behind.
     public func next() -> Batch? {
         if holdingBatch {
             shared.freeSlots.signal()
             holdingBatch = false
         }
-        guard nextStep < endStep else { return nil }
+        guard nextStep < endStep, !shared.isStopped else { return nil }
         shared.ready.wait()
         let batch = shared.slots[nextStep % 2]
         nextStep += 1

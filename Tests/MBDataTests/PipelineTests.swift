@@ -220,6 +220,7 @@ final class LoaderTests: XCTestCase {
         for _ in 0..<100 { XCTAssertNotNil(endless.next()) }
         endless.stop()
         endless.stop()
+        XCTAssertNil(endless.next(), "a stopped loader hands out nothing")
         for _ in 0..<20 {
             let dropped = PrefetchingLoader(writer: writer, sampler: sampler, firstStep: 3)
             _ = dropped.next()

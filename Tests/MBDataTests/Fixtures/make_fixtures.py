@@ -4,7 +4,7 @@ expected pixels and labels read back by an independent route (NumPy, SciPy, Pill
 
     cd Tests/MBDataTests/Fixtures && python3 make_fixtures.py
 
-Needs numpy, scipy and pillow. Output (small, committed):
+Needs numpy, scipy, pillow and ImageMagick's `convert` (or set IMAGEMAGICK=/path/to/convert). Output (small, committed):
   mnist-raw/            t10k IDX files, uncompressed (struct + NumPy)
   cifar-10-batches-bin/ data_batch_1..5.bin, test_batch.bin (NumPy tofile)
   cifar-100-binary/     train.bin, test.bin (NumPy tofile)
@@ -12,12 +12,14 @@ Needs numpy, scipy and pillow. Output (small, committed):
                         extra_32x32.mat (compressed)
   svhn-double-y/        test_32x32.mat with y of class double (uncompressed)
   svhn-bad/             no-X.mat (only y), no-y.mat (only X), double-X.mat (X of class double)
-  tiny-imagenet-200/    wnids.txt, train/<wnid>/images/*.JPEG, val/... (Pillow JPEGs, one grayscale)
+  tiny-imagenet-200/    wnids.txt, train/<wnid>/images/*.JPEG, val/... (Pillow JPEGs, one grayscale;
+                        val_3.JPEG grayscale written by ImageMagick)
   expected/<name>.json  {"shape": [N, C, H, W], "labels": [...]} and expected/<name>.bin (N*C*H*W bytes)
 """
 import json
 import os
 import struct
+import subprocess
 
 import numpy as np
 import scipy.io
@@ -132,6 +134,16 @@ for k, label in enumerate([2, 0, 1]):
     val_images.append(decoded_chw(path))
     val_labels.append(label)
     lines.append(f"{name}\t{wnids[label]}\t0\t0\t63\t63\n")
+# One more grayscale validation image, written by ImageMagick from a NumPy-made PGM.
+pgm = f"{root}/val/images/val_3.pgm"
+gray = np.asarray(smooth_image(gray=True))
+with open(pgm, "wb") as f:
+    f.write(b"P5 64 64 255\n" + gray.tobytes())
+subprocess.run([os.environ.get("IMAGEMAGICK", "convert"), pgm, "-quality", "80", f"{root}/val/images/val_3.JPEG"], check=True)
+os.remove(pgm)
+val_images.append(decoded_chw(f"{root}/val/images/val_3.JPEG"))
+val_labels.append(1)
+lines.append(f"val_3.JPEG\t{wnids[1]}\t0\t0\t63\t63\n")
 with open(f"{root}/val/val_annotations.txt", "w") as f:
     f.write("".join(lines))
 expect("tiny-test", np.stack(val_images), val_labels)

@@ -36,10 +36,15 @@ extension DataConfig {
     }
 }
 
-/// A list of numbers that may be absent (recorded as `~`).
+/// A list of numbers that may be absent or null (recorded as `~`, which reads back as absent).
 private func optionalDoubles(_ s: ConfigSection, _ key: String, positive: Bool) throws -> [Double]? {
-    guard s.has(key) else {
-        _ = s.raw(key)
+    let absent: Bool
+    switch s.raw(key) {
+    case nil: absent = true
+    case .scalar(let text)?: absent = ["", "~", "null"].contains(text)
+    default: absent = false
+    }
+    if absent {
         s.record(key, .scalar("~"))
         return nil
     }

@@ -56,6 +56,11 @@ final class DataConfigTests: XCTestCase {
         let text = run.resolved.yaml()
         XCTAssertTrue(text.contains("data:\n  dataset: svhn\n  root: data\n"), text)
         XCTAssertTrue(text.contains("  mean: ~\n"), text)
+        XCTAssertEqual(try data(text), run.data, "the resolved text reads back as the same data config")
+        let given = try RunConfig(tree: try ConfigValue.parse(
+            yaml: "data:\n  dataset: tiny-imagenet\n  classes: 100\n  mean: [0.5, 0.5, 0.5]\n  std: [0.25, 0.25, 0.25]\n",
+            source: "test"))
+        XCTAssertEqual(try data(given.resolved.yaml()), given.data)
     }
 
     func testBadValuesAreRejected() {

@@ -34,7 +34,7 @@ let package = Package(
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
-                          dependencies: ["MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MBData", "MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
                           swiftSettings: fastSettings),
 
@@ -42,7 +42,8 @@ let package = Package(
         .target(name: "MBTestSupport", dependencies: ["MBCore"], path: "Tests/MBTestSupport"),
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"]),
-        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], resources: []),
+        // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
+        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], exclude: ["Fixtures"]),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed"], exclude: ["Fixtures"]),
     ]
 )

@@ -1,10 +1,12 @@
 import Foundation
 import MBCliqueNet
+import MBData
 
 /// The whole configuration of a run, read from YAML with `--set` overrides applied.
 /// Each section is read by its own function; unknown keys anywhere are rejected.
 public struct RunConfig {
     public var model: ModelConfig
+    public var data: DataConfig
     /// The resolved configuration (every key, defaults filled in), as written to the run directory.
     public var resolved: ConfigValue
 
@@ -31,6 +33,9 @@ public struct RunConfig {
         let modelSection = try root.section("model")
         model = try ModelConfig(section: modelSection)
         root.record(section: modelSection)
+        let dataSection = try root.section("data")
+        data = try DataConfig(section: dataSection)
+        root.record(section: dataSection)
         try root.finish()
         resolved = root.resolvedValue
     }

@@ -7,5 +7,5 @@ struct MBCTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mbc-train",
         abstract: "Train Modulated Binary CliqueNet (MBCliqueNet), data-parallel over MPI.",
-        subcommands: [Summary.self, Env.self])
+        subcommands: [Summary.self, InspectData.self, Env.self])
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBData
 import MBTrain
 
 /// Runs `body`; a user error (bad config, bad file) becomes one line on stderr and exit code 2,
@@ -8,6 +9,9 @@ func userErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let e as ConfigError {
+        FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+        throw ExitCode(2)
+    } catch let e as DataError {
         FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
         throw ExitCode(2)
     }

@@ -1,0 +1,120 @@
+import CJPEG
+import Foundation
+
+/// Tiny ImageNet (`tiny-imagenet-200/`): 64x64 JPEGs, labels in `wnids.txt` line order among
+/// the chosen classes. `test` is the labelled `val` folder. Grayscale JPEGs become 3 channels.
+enum TinyImageNet {
+    static let side = 64
+    static let allClasses = 200
+
+    /// The wnids in label order: all of `wnids.txt`, or `count` of them drawn with `seed`
+    /// and kept in file order.
+    static func chooseClasses(directory: String, count: Int?, seed: UInt64) throws -> [String] {
+        let file = directory + "/wnids.txt"
+        let text = String(decoding: try readFile(file, expecting: "Tiny ImageNet's class list (one wnid a line)"), as: UTF8.self)
+        let wnids = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !wnids.isEmpty else {
+            throw DataError("\(file): empty; expected one WordNet id per line (200 in Tiny ImageNet). Download the dataset again.")
+        }
+        guard let count, count < wnids.count else {
+            if let count, count > wnids.count {
+                throw DataError("\(file): lists \(wnids.count) classes; data.classes asks for \(count). Lower data.classes.")
+            }
+            return wnids
+        }
+        let drawn = seededPermutation(count: wnids.count, seed: counterHash(RandomPurpose.classDraw.rawValue, seed))
+        return drawn.prefix(count).sorted().map { wnids[$0] }
+    }
+
+    static func load(directory: String, split: Split, classes: Int?, classSeed: UInt64) throws -> Dataset {
+        let wnids = try chooseClasses(directory: directory, count: classes, seed: classSeed)
+        let label = Dictionary(uniqueKeysWithValues: wnids.enumerated().map { ($1, Int32($0)) })
+        var files: [(path: String, label: Int32)] = []
+        switch split {
+        case .train:
+            for wnid in wnids {
+                let folder = directory + "/train/\(wnid)/images"
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+                let jpegs = names.filter { $0.uppercased().hasSuffix(".JPEG") }.sorted()
+                guard !jpegs.isEmpty else {
+                    throw DataError("\(folder): no .JPEG images; expected the training images of class \(wnid). Download the dataset again.")
+                }
+                files += jpegs.map { (folder + "/" + $0, label[wnid]!) }
+            }
+        case .test:
+            let annotations = directory + "/val/val_annotations.txt"
+            let text = String(decoding: try readFile(annotations, expecting: "lines `file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1`"), as: UTF8.self)
+            for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
+                let fields = line.split(separator: "\t")
+                guard fields.count >= 2 else {
+                    throw DataError("\(annotations): line \(number + 1) has no tab-separated wnid; expected `file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1`.")
+                }
+                let wnid = String(fields[1])
+                guard let l = label[wnid] else { continue }
+                files.append((directory + "/val/images/" + fields[0], l))
+            }
+            guard !files.isEmpty else {
+                throw DataError("\(annotations): no images of the chosen classes; expected validation annotations for the wnids in wnids.txt.")
+            }
+        }
+        let images = try decodeAll(files.map(\.path))
+        return Dataset(channels: 3, height: side, width: side, classes: wnids.count, images: images,
+                       labels: files.map(\.label), classNames: wnids)
+    }
+
+    /// Decodes every file into (N, 3, 64, 64), on all cores; the first failure is thrown.
+    static func decodeAll(_ paths: [String]) throws -> [UInt8] {
+        let size = 3 * side * side
+        var images = [UInt8](repeating: 0, count: paths.count * size)
+        let failures = Failures()
+        images.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+                do {
+                    try decodeJPEG(path: paths[i], into: base + i * size)
+                } catch {
+                    failures.record(index: i, error: error)
+                }
+            }
+        }
+        if let error = failures.first { throw error }
+        return images
+    }
+
+    /// Decodes one JPEG of exactly 64x64 into (3, 64, 64) at `out`.
+    static func decodeJPEG(path: String, into out: UnsafeMutablePointer<UInt8>) throws {
+        let bytes = try readFile(path, expecting: "a 64x64 JPEG image")
+        var rgb = [UInt8](repeating: 0, count: 3 * side * side)
+        var width: Int32 = 0
+        var height: Int32 = 0
+        var message = [CChar](repeating: 0, count: 200)
+        let status = bytes.withUnsafeBufferPointer { input in
+            mbc_jpeg_decode_rgb(input.baseAddress, UInt(input.count), &rgb, rgb.count, &width, &height,
+                                &message, message.count)
+        }
+        guard status == 0 else {
+            throw DataError("\(path): does not decode as JPEG (\(String(cString: message))); expected a 64x64 JPEG image. Download the dataset again.")
+        }
+        guard width == side, height == side else {
+            throw DataError("\(path): image is \(width)x\(height); expected 64x64 (Tiny ImageNet).")
+        }
+        for p in 0..<side * side {
+            out[p] = rgb[3 * p]
+            out[side * side + p] = rgb[3 * p + 1]
+            out[2 * side * side + p] = rgb[3 * p + 2]
+        }
+    }
+}
+
+/// The lowest-indexed error recorded by concurrent workers.
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var byIndex: (Int, Error)?
+    func record(index: Int, error: Error) {
+        lock.lock()
+        defer { lock.unlock() }
+        if byIndex == nil || index < byIndex!.0 { byIndex = (index, error) }
+    }
+    var first: Error? { byIndex?.1 }
+}

@@ -77,13 +77,8 @@ public final class BatchNorm {
                 }
                 let scale = g[gc] * istd, shift = b[gc] - mu * scale
                 for img in 0..<n {
-                    let src = x.value.pointer + (img * cp + ch) * hw
-                    let dst = y.value.pointer + (img * cp + ch) * hw
-                    if relu {
-                        for p in 0..<hw { dst[p] = max(src[p] * scale + shift, 0) }
-                    } else {
-                        for p in 0..<hw { dst[p] = src[p] * scale + shift }
-                    }
+                    let o = (img * cp + ch) * hw
+                    affine(x.value.pointer + o, into: y.value.pointer + o, count: hw, scale: scale, shift: shift, relu: relu)
                 }
             }
             channelBase += cp
@@ -118,15 +113,12 @@ public final class BatchNorm {
                 // dx = γ·istd·(dz − Σdz/M − x̂·Σ(dz·x̂)/M)
                 let k = g[gc] * istd
                 let meanDz = sdz / m, meanDzXhat = sdzx / m
+                // dx = k·dz − k·meanDz − k·istd·meanDzXhat·(x − μ), as a·dz + b·x + c.
+                let a = k, b = -k * istd * meanDzXhat, c = -k * meanDz + k * istd * meanDzXhat * mu
                 for img in 0..<n {
                     let o = (img * cp + ch) * hw
-                    let dy = y.grad.pointer + o, yv = y.value.pointer + o
-                    let xv = x.value.pointer + o, dx = x.grad.pointer + o
-                    for p in 0..<hw {
-                        let dz = (!relu || yv[p] > 0) ? dy[p] : 0
-                        let xhat = (xv[p] - mu) * istd
-                        dx[p] += k * (dz - meanDz - xhat * meanDzXhat)
-                    }
+                    accumulateInputGradient(dy: y.grad.pointer + o, y: y.value.pointer + o, x: x.value.pointer + o,
+                                            into: x.grad.pointer + o, count: hw, a: a, b: b, c: c, relu: relu)
                 }
             }
             channelBase += cp
@@ -135,25 +127,77 @@ public final class BatchNorm {
 }
 
 @inline(__always) func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var s: Float = 0
-    for i in 0..<n { s += p[i] }
+    var acc = SIMD4<Float>.zero, i = 0
+    while i + 4 <= n { acc += load4(p + i); i += 4 }
+    var s = acc.sum()
+    while i < n { s += p[i]; i += 1 }
     return s
 }
 
 @inline(__always) func rowSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ mu: Float) -> Float {
-    var s: Float = 0
-    for i in 0..<n { let d = p[i] - mu; s += d * d }
+    var acc = SIMD4<Float>.zero, i = 0
+    while i + 4 <= n { let d = load4(p + i) - mu; acc += d * d; i += 4 }
+    var s = acc.sum()
+    while i < n { let d = p[i] - mu; s += d * d; i += 1 }
     return s
+}
+
+/// dst = src·scale + shift, then ReLU if asked.
+@inline(__always) func affine(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count n: Int,
+                              scale: Float, shift: Float, relu: Bool) {
+    var i = 0
+    if relu {
+        while i + 4 <= n { store4(pointwiseMax(load4(src + i) * scale + shift, .zero), dst + i); i += 4 }
+        while i < n { dst[i] = max(src[i] * scale + shift, 0); i += 1 }
+    } else {
+        while i + 4 <= n { store4(load4(src + i) * scale + shift, dst + i); i += 4 }
+        while i < n { dst[i] = src[i] * scale + shift; i += 1 }
+    }
 }
 
 /// (Σ dz, Σ dz·(x − mean)) over one row, dz = dy where y > 0 (or everywhere without ReLU).
 @inline(__always) func reluGradientSums(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, x: UnsafePointer<Float>,
-                                        count: Int, mean: Float, relu: Bool) -> (Float, Float) {
-    var s1: Float = 0, s2: Float = 0
-    for p in 0..<count {
-        let dz = (!relu || y[p] > 0) ? dy[p] : 0
+                                        count n: Int, mean: Float, relu: Bool) -> (Float, Float) {
+    var a1 = SIMD4<Float>.zero, a2 = SIMD4<Float>.zero, i = 0
+    while i + 4 <= n {
+        var dz = load4(dy + i)
+        if relu { dz.replace(with: 0, where: load4(y + i) .<= 0) }
+        a1 += dz
+        a2 += dz * (load4(x + i) - mean)
+        i += 4
+    }
+    var s1 = a1.sum(), s2 = a2.sum()
+    while i < n {
+        let dz = (!relu || y[i] > 0) ? dy[i] : 0
         s1 += dz
-        s2 += dz * (x[p] - mean)
+        s2 += dz * (x[i] - mean)
+        i += 1
     }
     return (s1, s2)
+}
+
+/// dx += a·dz + b·x + c, dz = dy masked by the ReLU.
+@inline(__always) func accumulateInputGradient(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                               into dx: UnsafeMutablePointer<Float>, count n: Int,
+                                               a: Float, b: Float, c: Float, relu: Bool) {
+    var i = 0
+    while i + 4 <= n {
+        var dz = load4(dy + i)
+        if relu { dz.replace(with: 0, where: load4(y + i) .<= 0) }
+        store4(load4(dx + i) + a * dz + b * load4(x + i) + c, dx + i)
+        i += 4
+    }
+    while i < n {
+        let dz = (!relu || y[i] > 0) ? dy[i] : 0
+        dx[i] += a * dz + b * x[i] + c
+        i += 1
+    }
+}
+
+@inline(__always) public func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
+}
+
+@inline(__always) public func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
 }

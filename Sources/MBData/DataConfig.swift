@@ -48,7 +48,7 @@ public struct DataConfig: Equatable, Sendable {
     public var syntheticTrainCount: Int = 1024
     public var syntheticTestCount: Int = 256
     /// Images per evaluation batch on each rank.
-    public var evalBatch: Int = 500
+    public var evalBatch: Int = 256
 
     public init() {}
 

@@ -6,6 +6,7 @@ import MBData
 /// Each section is read by its own function; unknown keys anywhere are rejected.
 public struct RunConfig {
     public var model: ModelConfig
+    public var training: TrainingConfig
     public var data: DataConfig
     /// The resolved configuration (every key, defaults filled in), as written to the run directory.
     public var resolved: ConfigValue
@@ -36,6 +37,7 @@ public struct RunConfig {
         let dataSection = try root.section("data")
         data = try DataConfig(section: dataSection)
         root.record(section: dataSection)
+        training = try TrainingConfig(root: root)
         try root.finish()
         resolved = root.resolvedValue
     }

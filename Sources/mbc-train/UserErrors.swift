@@ -16,3 +16,13 @@ func userErrors<T>(_ body: () throws -> T) throws -> T {
         throw ExitCode(2)
     }
 }
+
+/// The one-line message of an error caused by bad input, or nil for any other error.
+func userErrorText(_ error: Error) -> String? {
+    switch error {
+    case let e as ConfigError: return e.message
+    case let e as DataError: return e.message
+    case let e as CheckpointError: return e.message
+    default: return nil
+    }
+}

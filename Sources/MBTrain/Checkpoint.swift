@@ -1,0 +1,151 @@
+import Foundation
+import MBCliqueNet
+import MBCore
+
+/// A training checkpoint: one safetensors file with the parameters (by name), the BatchNorm
+/// running statistics (by name), the SGD momentum (`momentum.<name>`) and metadata strings:
+/// format and version, global step, epoch, world size, seed, the resolved config, the class list,
+/// the elapsed training time, and a checksum of every tensor byte.
+public struct Checkpoint {
+    public static let format = "mbc-checkpoint"
+    public static let version = "1"
+
+    public var step: Int
+    public var epoch: Int
+    public var worldSize: Int
+    public var seed: Int
+    public var elapsedSeconds: Double
+    public var bestTop1: Double
+    public var configYAML: String
+    public var classNames: [String]
+
+    /// Writes the model's tensors and `momentum` atomically (temporary file, fsync, rename).
+    public func write(model: MBCliqueNet, momentum: Buffer, to path: String) throws {
+        var tensors: [String: SafeTensor] = [:]
+        for (store, prefix, source) in [(model.parameters, "", model.parameters.values),
+                                        (model.state, "", model.state.values),
+                                        (model.parameters, "momentum.", momentum)] {
+            for info in store.infos {
+                let values = Array(UnsafeBufferPointer(start: source.pointer + info.offset, count: info.count))
+                tensors[prefix + info.name] = SafeTensor(shape: info.shape, floats: values)
+            }
+        }
+        let metadata: [String: String] = [
+            "format": Checkpoint.format, "format_version": Checkpoint.version,
+            "global_step": String(step), "epoch": String(epoch), "world_size": String(worldSize),
+            "seed": String(seed), "elapsed_seconds": String(elapsedSeconds), "best_top1": String(bestTop1),
+            "config": configYAML, "class_names": classNames.joined(separator: "\n"),
+            "tensor_checksum": String(Checkpoint.checksum(tensors)),
+        ]
+        try SafeTensors(tensors: tensors, metadata: metadata).write(to: path)
+    }
+
+    /// Reads `path` into `model` (parameters and running statistics) and `momentum` when given,
+    /// refusing another format, a checksum mismatch, or tensors that do not fit the model.
+    public static func read(from path: String, into model: MBCliqueNet, momentum: Buffer?) throws -> Checkpoint {
+        let file: SafeTensors
+        do {
+            file = try SafeTensors(contentsOf: path)
+        } catch let e as SafeTensorsError {
+            throw CheckpointError("cannot use checkpoint \(e.description); it may be truncated or not a checkpoint. Resume from another file of the run directory.")
+        }
+        let m = file.metadata
+        func refuse(_ why: String) -> CheckpointError { CheckpointError("checkpoint `\(path)` \(why)") }
+        guard m["format"] == format else { throw refuse("is not an mbc training checkpoint (no `format: \(format)` in its metadata).") }
+        guard m["format_version"] == version else {
+            throw refuse("has format version \(m["format_version"] ?? "?"); this mbc reads version \(version).")
+        }
+        guard String(checksum(file.tensors)) == m["tensor_checksum"] else {
+            throw refuse("fails its checksum: the tensors were changed or damaged after it was written. Use another checkpoint.")
+        }
+        guard let step = Int(m["global_step"] ?? ""), let epoch = Int(m["epoch"] ?? ""),
+              let world = Int(m["world_size"] ?? ""), let seed = Int(m["seed"] ?? "") else {
+            throw refuse("lacks its step, epoch, world size or seed metadata.")
+        }
+        var expected = Set<String>()
+        for (store, prefix, target) in [(model.parameters, "", model.parameters.values as Buffer?),
+                                        (model.state, "", model.state.values),
+                                        (model.parameters, "momentum.", momentum)] {
+            for info in store.infos {
+                let name = prefix + info.name
+                expected.insert(name)
+                guard let tensor = file.tensors[name] else {
+                    throw refuse("has no tensor `\(name)`: it was written for another architecture. Use the config it was trained with (`mbc-train eval` prints it) or start a new run directory.")
+                }
+                guard tensor.shape == info.shape, let values = tensor.floats else {
+                    throw refuse("holds `\(name)` as \(tensor.dtype.rawValue) \(tensor.shape), but this model needs F32 \(info.shape): it was written for another architecture.")
+                }
+                if let target { values.withUnsafeBufferPointer { (target.pointer + info.offset).update(from: $0.baseAddress!, count: info.count) } }
+            }
+        }
+        if let extra = file.tensors.keys.first(where: { !expected.contains($0) }) {
+            throw refuse("holds `\(extra)`, which this model does not have: it was written for another architecture.")
+        }
+        model.parametersChanged()
+        return Checkpoint(step: step, epoch: epoch, worldSize: world, seed: seed,
+                          elapsedSeconds: Double(m["elapsed_seconds"] ?? "") ?? 0, bestTop1: Double(m["best_top1"] ?? "") ?? 0,
+                          configYAML: m["config"] ?? "",
+                          classNames: (m["class_names"] ?? "").split(separator: "\n").map(String.init))
+    }
+
+    /// Only the metadata's config, for `mbc-train eval` without `--config`.
+    public static func config(of path: String) throws -> String {
+        do {
+            let file = try SafeTensors(contentsOf: path)
+            guard file.metadata["format"] == format, let config = file.metadata["config"] else {
+                throw CheckpointError("`\(path)` is not an mbc training checkpoint; give its config with --config.")
+            }
+            return config
+        } catch let e as SafeTensorsError {
+            throw CheckpointError("cannot use checkpoint \(e.description)")
+        }
+    }
+
+    /// FNV-1a over the tensor names and bytes, in name order.
+    static func checksum(_ tensors: [String: SafeTensor]) -> UInt64 {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for name in tensors.keys.sorted() {
+            for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            for b in tensors[name]!.bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+        }
+        return h
+    }
+}
+
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The checkpoint files of a run directory: `checkpoints/step-NNNNNNNN.safetensors` (the last
+/// `keep_last` kept), `checkpoints/cycle-C-step-NNNNNNNN.safetensors` (every SGDR cycle end, kept)
+/// and `checkpoints/best.safetensors` (best test top-1).
+public struct CheckpointDirectory {
+    public let path: String
+
+    public init(runDirectory: String) { path = runDirectory + "/checkpoints" }
+
+    public func periodic(step: Int) -> String { path + String(format: "/step-%08d.safetensors", step) }
+    public func cycleEnd(cycle: Int, step: Int) -> String { path + String(format: "/cycle-%d-step-%08d.safetensors", cycle, step) }
+    public var best: String { path + "/best.safetensors" }
+
+    /// (step, path) of every step and cycle checkpoint, oldest first.
+    public func all() -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            guard name.hasSuffix(".safetensors"), let r = name.range(of: "step-") else { return nil }
+            let digits = name[r.upperBound...].prefix { $0.isNumber }
+            return Int(digits).map { ($0, path + "/" + name) }
+        }.sorted { $0.0 < $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+    }
+
+    /// The newest checkpoint (a file is only ever visible complete: they are renamed into place).
+    public var newest: String? { all().last?.path }
+
+    /// Deletes periodic checkpoints beyond the newest `keep`.
+    public func prune(keep: Int) {
+        let periodic = all().filter { ($0.path as NSString).lastPathComponent.hasPrefix("step-") }
+        for old in periodic.dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
+    }
+}

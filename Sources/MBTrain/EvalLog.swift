@@ -1,0 +1,92 @@
+import Foundation
+
+/// One evaluation: a line of `eval.jsonl` and a row of `eval.csv` in the run directory.
+public struct EvalRecord: Equatable {
+    public var epoch: Int
+    public var step: Int
+    public var lr: Double
+    public var trainLoss: Double
+    public var trainTop1: Double
+    public var testLoss: Double
+    public var testTop1: Double
+    public var testTop5: Double
+    public var imagesPerSecond: Double
+    public var elapsedSeconds: Double
+
+    public init(epoch: Int, step: Int, lr: Double, trainLoss: Double, trainTop1: Double, testLoss: Double,
+                testTop1: Double, testTop5: Double, imagesPerSecond: Double, elapsedSeconds: Double) {
+        self.epoch = epoch
+        self.step = step
+        self.lr = lr
+        self.trainLoss = trainLoss
+        self.trainTop1 = trainTop1
+        self.testLoss = testLoss
+        self.testTop1 = testTop1
+        self.testTop5 = testTop5
+        self.imagesPerSecond = imagesPerSecond
+        self.elapsedSeconds = elapsedSeconds
+    }
+
+    public static let columns = ["epoch", "step", "lr", "train_loss", "train_top1", "test_loss", "test_top1",
+                                 "test_top5", "images_per_second", "elapsed_seconds"]
+
+    var values: [String] {
+        [String(epoch), String(step), String(format: "%.6g", lr), String(format: "%.6f", trainLoss),
+         String(format: "%.6f", trainTop1), String(format: "%.6f", testLoss), String(format: "%.6f", testTop1),
+         String(format: "%.6f", testTop5), String(format: "%.1f", imagesPerSecond), String(format: "%.1f", elapsedSeconds)]
+    }
+
+    public var json: String {
+        "{" + zip(EvalRecord.columns, values).map { "\"\($0)\": \($1)" }.joined(separator: ", ") + "}"
+    }
+
+    public var csv: String { values.joined(separator: ",") }
+
+    /// Parses a line of `eval.jsonl`.
+    public init?(json line: String) {
+        guard let data = line.data(using: .utf8),
+              let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        func d(_ k: String) -> Double? { (o[k] as? NSNumber)?.doubleValue }
+        guard let epoch = d("epoch"), let step = d("step"), let lr = d("lr"), let tl = d("train_loss"),
+              let t1 = d("train_top1"), let vl = d("test_loss"), let v1 = d("test_top1"), let v5 = d("test_top5"),
+              let ips = d("images_per_second"), let el = d("elapsed_seconds") else { return nil }
+        self.init(epoch: Int(epoch), step: Int(step), lr: lr, trainLoss: tl, trainTop1: t1, testLoss: vl,
+                  testTop1: v1, testTop5: v5, imagesPerSecond: ips, elapsedSeconds: el)
+    }
+}
+
+/// Appends evaluation records to `eval.jsonl` and `eval.csv`; a resumed run appends, never truncates.
+public struct EvalLog {
+    public let jsonPath: String
+    public let csvPath: String
+
+    public init(runDirectory: String) {
+        jsonPath = runDirectory + "/eval.jsonl"
+        csvPath = runDirectory + "/eval.csv"
+    }
+
+    public func append(_ record: EvalRecord) throws {
+        if !FileManager.default.fileExists(atPath: csvPath) {
+            try appendLine(EvalRecord.columns.joined(separator: ","), to: csvPath)
+        }
+        try appendLine(record.json, to: jsonPath)
+        try appendLine(record.csv, to: csvPath)
+    }
+
+    public func records() -> [EvalRecord] {
+        guard let text = try? String(contentsOfFile: jsonPath, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { EvalRecord(json: String($0)) }
+    }
+
+    private func appendLine(_ line: String, to path: String) throws {
+        if !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw CheckpointError("cannot create `\(path)`; check that the run directory is writable.")
+            }
+        }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,182 @@
+import ArgumentParser
+import Foundation
+import MBCliqueNet
+import MBDistributed
+import MBTrain
+
+/// Exit codes of `mbc-train train` (also listed in the README).
+enum TrainExit: Int32 {
+    case finished = 0, failed = 1, badInput = 2, diverged = 3, replicasDiverged = 4, interrupted = 130
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train (the default command). Run under `mpirun -np N` for N data-parallel ranks.",
+        discussion: """
+        Exit codes: 0 finished (budget or --max-steps reached), 1 internal or MPI failure, 2 bad \
+        input (config, data, checkpoint, run directory), 3 the loss or a gradient was not finite \
+        (no update applied; checkpoints kept), 4 the ranks' parameters diverged, 130 stopped by \
+        SIGINT/SIGTERM after writing a checkpoint.
+        """)
+
+    @Option(name: .long, help: "The YAML config file, e.g. configs/quick.yaml.")
+    var config: String
+
+    @Option(name: .long, help: "The run directory (default: runs/<config name>).")
+    var runDir: String?
+
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set optim.lr_max=0.05 (repeatable).")
+    var overrides: [String] = []
+
+    @Option(name: .long, help: "`auto` (newest checkpoint of the run directory, or a fresh start) or a checkpoint path.")
+    var resume: String?
+
+    @Option(name: .long, help: "Stop after this global step (a checkpoint is written there).")
+    var maxSteps: Int?
+
+    @Flag(name: .long, help: "Validate the config, data and run directory, print the plan, and exit.")
+    var dryRun = false
+
+    func run() throws {
+        let world: Communicator
+        do {
+            world = try makeWorldCommunicator()
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(TrainExit.failed.rawValue)
+        }
+        let code = execute(world)
+        if code == .finished || code == .interrupted || code == .diverged { try? world.finalize() }
+        throw ExitCode(code.rawValue)
+    }
+
+    func execute(_ world: Communicator) -> TrainExit {
+        let console = Console(rank: world.rank)
+        do {
+            let run = try RunConfig.load(path: config, overrides: overrides)
+            let directory = runDir ?? "runs/" + ((config as NSString).lastPathComponent as NSString).deletingPathExtension
+            if let maxSteps, maxSteps < 1 { throw ConfigError("--max-steps is \(maxSteps); give a positive step count.") }
+            let trainer = try Trainer(config: run, runDirectory: directory, world: world)
+            let resumePath: String?
+            switch resume {
+            case nil:
+                if trainer.newestCheckpoint != nil {
+                    throw ConfigError("the run directory `\(directory)` already holds checkpoints; continue it with --resume auto, or choose another --run-dir.")
+                }
+                resumePath = nil
+            case "auto"?: resumePath = trainer.newestCheckpoint
+            case let path?:
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw ConfigError("--resume: no file `\(path)`; give a checkpoint path or `auto`.")
+                }
+                resumePath = path
+            }
+            let plan = try trainer.plan
+            console.started(plan, runDirectory: directory)
+            if dryRun { return .finished }
+            try trainer.prepareRunDirectory()
+            if let resumePath {
+                let notice = try trainer.resume(from: resumePath)
+                console.event(.resumed(from: resumePath, step: trainer.currentStep, notice: notice))
+            } else {
+                try trainer.initialize()
+            }
+            installStopHandlers()
+            switch try trainer.train(maxSteps: maxSteps, events: console.event) {
+            case .finished(let step):
+                console.line("finished at step \(step); logs in \(directory)/eval.jsonl and eval.csv")
+                return .finished
+            case .interrupted(let step, let checkpoint):
+                console.line("stopped at step \(step) after writing \(checkpoint); continue with --resume auto")
+                return .interrupted
+            case .diverged(let step):
+                console.error("the loss or a gradient was not finite at step \(step); no update was applied and the checkpoints in \(directory)/checkpoints are kept. Lower optim.lr_max or resume from an earlier checkpoint.")
+                return .diverged
+            }
+        } catch let e as ConfigError {
+            console.error(e.message)
+            return .badInput
+        } catch let e as CheckpointError {
+            console.error(e.message)
+            return .badInput
+        } catch let e as TrainingError {
+            console.error(e.message, everyRank: true)
+            return .replicasDiverged
+        } catch {
+            if let text = userErrorText(error) {
+                console.error(text)
+                return .badInput
+            }
+            console.error("\(error)", everyRank: true)
+            return .failed
+        }
+    }
+}
+
+/// SIGINT and SIGTERM ask every rank to stop at the next step boundary (after a checkpoint); a
+/// second signal ends the process at once.
+func installStopHandlers() {
+    for sig in [SIGINT, SIGTERM] {
+        signal(sig) { s in
+            stopRequested = 1
+            signal(s, SIG_DFL)
+        }
+    }
+}
+
+/// Rank 0's console: the plan at start, a progress bar on a terminal (plain periodic lines
+/// otherwise), evaluations and checkpoints.
+final class Console {
+    let rank: Int
+    let terminal = isatty(STDOUT_FILENO) != 0
+    private var barShown = false
+
+    init(rank: Int) { self.rank = rank }
+
+    func line(_ text: String) {
+        guard rank == 0 else { return }
+        if barShown { print(""); barShown = false }
+        print(text)
+        fflush(stdout)
+    }
+
+    func error(_ text: String, everyRank: Bool = false) {
+        guard rank == 0 || everyRank else { return }
+        if barShown { print(""); barShown = false }
+        let prefix = rank == 0 ? "" : "rank \(rank): "
+        FileHandle.standardError.write(Data("error: \(prefix)\(text)\n".utf8))
+    }
+
+    func started(_ plan: TrainingPlan, runDirectory: String) {
+        line("mbc-train: run directory \(runDirectory)")
+        line("world: \(plan.worldSize) rank\(plan.worldSize == 1 ? "" : "s")")
+        for (r, place) in plan.ranks.enumerated() { line("  rank \(r): \(place)") }
+        line("config (resolved):\n" + plan.resolvedConfig.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        line(plan.summary.table)
+        line("data: \(plan.trainCount) training, \(plan.testCount) test images; \(plan.stepsPerEpoch) steps per epoch, \(plan.totalSteps) steps in all")
+    }
+
+    func event(_ e: TrainingEvent) {
+        guard rank == 0 else { return }
+        switch e {
+        case .resumed(let path, let step, let notice):
+            line("resumed from \(path) at step \(step)")
+            if let notice { line("note: \(notice)") }
+        case .progress(let step, let total, let epoch, let loss, let lr, let ips):
+            let text = String(format: "step %d/%d  epoch %d  loss %.4f  lr %.5f  %.1f img/s", step, total, epoch, loss, lr, ips)
+            if terminal {
+                let width = 24, filled = min(width, width * step / max(total, 1))
+                let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+                print("\r[\(bar)] \(text)", terminator: "")
+                barShown = true
+                fflush(stdout)
+            } else {
+                line(text)
+            }
+        case .evaluated(let r):
+            line(String(format: "eval epoch %d step %d: test loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (train loss %.4f, top-1 %.2f%%, %.1f img/s)",
+                        r.epoch, r.step, r.testLoss, 100 * r.testTop1, 100 * r.testTop5, r.trainLoss, 100 * r.trainTop1, r.imagesPerSecond))
+        case .checkpointed(let path): line("checkpoint \(path)")
+        }
+    }
+}

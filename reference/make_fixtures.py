@@ -9,6 +9,7 @@ reference (`mbcliquenet.py`): for each tiny configuration below, one safetensors
     lrs (3,) F64    the learning rates of SGD steps 0, 1, 2
     final.<name>    every parameter and buffer after three SGD steps (each: zero grads, training
                     forward + backward on the same input, SGD step at lrs[step])
+    eval_logits     evaluation-mode forward (running statistics) of final.* on input
 
 and `__metadata__` with the model config (`config`, JSON with mbc's `model:` keys), the optimizer
 and schedule (`sgd`, `sgdr`, JSON) and the tool versions.
@@ -138,6 +139,10 @@ def run(model, x, y, rates):
             group["lr"] = lr
         opt.step()
     rec["final"] = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    with torch.no_grad():
+        rec["eval_logits"] = model(x)
+    model.train()
     return rec
 
 
@@ -167,12 +172,14 @@ def check_against_float64(model32, x, y, rates, rec32):
         "grad": max(rel(rec32["grad"][n], rec64["grad"][n]) for n in rec32["grad"]),
         "forward": max(rel(rec32["forward"][n], rec64["forward"][n]) for n in rec32["forward"]),
         "final": max(rel(rec32["final"][n], rec64["final"][n]) for n in rec32["final"]),
+        "eval_logits": rel(rec32["eval_logits"], rec64["eval_logits"]),
     }
     return worst
 
 
 def numpy_tensors(rec, x, y, rates):
     out = {"input": x.numpy(), "labels": y.to(torch.int32).numpy(), "logits": rec["logits"].numpy(),
+           "eval_logits": rec["eval_logits"].numpy(),
            "loss": rec["loss"].numpy().reshape(()), "lrs": np.array(rates, dtype=np.float64)}
     for prefix in ("init", "grad", "forward", "final"):
         for name, t in rec[prefix].items():

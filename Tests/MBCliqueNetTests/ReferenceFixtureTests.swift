@@ -12,7 +12,8 @@ import XCTest
 /// Each fixture: load the reference's initial parameters and BN statistics by name, run one
 /// training step on its batch and compare the logits, the loss, every parameter gradient and the
 /// updated running statistics; then continue to three SGD steps (momentum, weight decay on every
-/// parameter, SGDR learning rates, same batch) and compare every parameter and statistic.
+/// parameter, SGDR learning rates, same batch) and compare every parameter and statistic, and the
+/// evaluation-mode logits of the trained model.
 ///
 /// Tolerances (relative L2 error per tensor, ‖mbc − ref‖ / ‖ref‖): both sides compute in Float32
 /// with different summation orders (GEMM vs PyTorch's kernels), so they may differ by rounding
@@ -21,11 +22,12 @@ import XCTest
 /// latent read by a forward pass lies within 1e-5 of 0 (nor of |w| = 1 with the clipped STE), so
 /// a sign or an STE mask cannot differ between two correct Float32 implementations. Measured
 /// worst mbc-vs-reference errors over the three fixtures: logits 6e-6, loss 2.3e-6, gradients
-/// 1.7e-5, running statistics 2.7e-7, state after three steps 6e-5 (Float32 vs Float64 in the
-/// generator: the same sizes). Each bound below is about 10x its measurement. A wrong formula errs
-/// by far more: a 1 % error in McDonnell's scale moves gradients by 1e-2, a permuted channel
-/// order or a wrong Stage-II input moves the logits by O(1), BN momentum 0.11 for 0.1 moves the
-/// statistics by 2e-3 (each tried on a mutated reference).
+/// 1.7e-5, running statistics 2.7e-7, state after three steps 6e-5, evaluation logits 6e-5
+/// (Float32 vs Float64 in the generator: the same sizes). Each bound below is about 10x its
+/// measurement. A wrong formula errs by far more: a 1 % error in McDonnell's scale moves
+/// gradients by 1e-2, a permuted channel order or a wrong Stage-II input moves the logits by
+/// O(1), BN momentum 0.11 for 0.1 moves the statistics by 2e-3 (each tried on a mutated
+/// reference).
 final class ReferenceFixtureTests: XCTestCase {
     static let logitsTolerance = 5e-5
     static let lossTolerance = 2e-5          // relative
@@ -89,6 +91,11 @@ final class ReferenceFixtureTests: XCTestCase {
             try report.compare("final.\(tensorName)", actual: tensor.floats!, expected: fixture.floats("final.\(tensorName)"),
                                tolerance: Self.afterStepsTolerance)
         }
+        // Evaluation mode (running statistics) with the trained parameters: the same state, so the
+        // same bound as the state after the steps.
+        let evalLogits = model.forward(images: images, count: n, training: false)
+        try report.compare("eval_logits", actual: Array(UnsafeBufferPointer(start: evalLogits, count: n * fixture.config.classes)),
+                           expected: fixture.floats("eval_logits"), tolerance: Self.afterStepsTolerance)
         if report.failures.count > failuresBefore {
             // A binarized latent that ended on the other side of 0 points at a sign flip (the
             // generator keeps latents read by a forward pass at least 1e-5 away from 0).

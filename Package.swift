@@ -41,7 +41,8 @@ let package = Package(
         // Helpers shared by the test targets (finite differences, random tensors); not shipped.
         .target(name: "MBTestSupport", dependencies: ["MBCore"], path: "Tests/MBTestSupport"),
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"]),
+        .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"],
+                    exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], exclude: ["Fixtures"]),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed"], exclude: ["Fixtures"]),

@@ -75,10 +75,11 @@ public final class BatchNorm {
                     mu = rm[gc]
                     istd = 1 / (rv[gc] + BatchNorm.eps).squareRoot()
                 }
-                let scale = g[gc] * istd, shift = b[gc] - mu * scale
+                // (x − μ)·scale + β: subtracting μ first keeps precision when |μ| ≫ σ.
+                let scale = g[gc] * istd
                 for img in 0..<n {
                     let o = (img * cp + ch) * hw
-                    affine(x.value.pointer + o, into: y.value.pointer + o, count: hw, scale: scale, shift: shift, relu: relu)
+                    affine(x.value.pointer + o, into: y.value.pointer + o, count: hw, mean: mu, scale: scale, shift: b[gc], relu: relu)
                 }
             }
             channelBase += cp
@@ -113,12 +114,12 @@ public final class BatchNorm {
                 // dx = γ·istd·(dz − Σdz/M − x̂·Σ(dz·x̂)/M)
                 let k = g[gc] * istd
                 let meanDz = sdz / m, meanDzXhat = sdzx / m
-                // dx = k·dz − k·meanDz − k·istd·meanDzXhat·(x − μ), as a·dz + b·x + c.
-                let a = k, b = -k * istd * meanDzXhat, c = -k * meanDz + k * istd * meanDzXhat * mu
+                // dx = k·dz − k·istd·meanDzXhat·(x − μ) − k·meanDz.
+                let b = -k * istd * meanDzXhat, c = -k * meanDz
                 for img in 0..<n {
                     let o = (img * cp + ch) * hw
                     accumulateInputGradient(dy: y.grad.pointer + o, y: y.value.pointer + o, x: x.value.pointer + o,
-                                            into: x.grad.pointer + o, count: hw, a: a, b: b, c: c, relu: relu)
+                                            into: x.grad.pointer + o, count: hw, mean: mu, a: k, b: b, c: c, relu: relu)
                 }
             }
             channelBase += cp
@@ -142,16 +143,16 @@ public final class BatchNorm {
     return s
 }
 
-/// dst = src·scale + shift, then ReLU if asked.
+/// dst = (src − mean)·scale + shift, then ReLU if asked.
 @inline(__always) func affine(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count n: Int,
-                              scale: Float, shift: Float, relu: Bool) {
+                              mean: Float, scale: Float, shift: Float, relu: Bool) {
     var i = 0
     if relu {
-        while i + 4 <= n { store4(pointwiseMax(load4(src + i) * scale + shift, .zero), dst + i); i += 4 }
-        while i < n { dst[i] = max(src[i] * scale + shift, 0); i += 1 }
+        while i + 4 <= n { store4(pointwiseMax((load4(src + i) - mean) * scale + shift, .zero), dst + i); i += 4 }
+        while i < n { dst[i] = max((src[i] - mean) * scale + shift, 0); i += 1 }
     } else {
-        while i + 4 <= n { store4(load4(src + i) * scale + shift, dst + i); i += 4 }
-        while i < n { dst[i] = src[i] * scale + shift; i += 1 }
+        while i + 4 <= n { store4((load4(src + i) - mean) * scale + shift, dst + i); i += 4 }
+        while i < n { dst[i] = (src[i] - mean) * scale + shift; i += 1 }
     }
 }
 
@@ -176,20 +177,20 @@ public final class BatchNorm {
     return (s1, s2)
 }
 
-/// dx += a·dz + b·x + c, dz = dy masked by the ReLU.
+/// dx += a·dz + b·(x − mean) + c, dz = dy masked by the ReLU.
 @inline(__always) func accumulateInputGradient(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, x: UnsafePointer<Float>,
-                                               into dx: UnsafeMutablePointer<Float>, count n: Int,
+                                               into dx: UnsafeMutablePointer<Float>, count n: Int, mean: Float,
                                                a: Float, b: Float, c: Float, relu: Bool) {
     var i = 0
     while i + 4 <= n {
         var dz = load4(dy + i)
         if relu { dz.replace(with: 0, where: load4(y + i) .<= 0) }
-        store4(load4(dx + i) + a * dz + b * load4(x + i) + c, dx + i)
+        store4(load4(dx + i) + a * dz + b * (load4(x + i) - mean) + c, dx + i)
         i += 4
     }
     while i < n {
         let dz = (!relu || y[i] > 0) ? dy[i] : 0
-        dx[i] += a * dz + b * x[i] + c
+        dx[i] += a * dz + b * (x[i] - mean) + c
         i += 1
     }
 }

@@ -49,6 +49,9 @@ public struct DataConfig: Equatable, Sendable {
     public var syntheticTestCount: Int = 256
     /// Images per evaluation batch on each rank.
     public var evalBatch: Int = 256
+    /// Use only the first N samples of the training / test split (0 = all): quick experiments, tests.
+    public var trainLimit: Int = 0
+    public var testLimit: Int = 0
 
     public init() {}
 

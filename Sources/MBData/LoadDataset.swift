@@ -3,6 +3,16 @@ import Foundation
 /// Reads one split of the configured dataset into memory, checking sizes, magics and labels.
 /// Throws DataError naming the file and what was expected.
 public func loadDataset(_ config: DataConfig, split: Split) throws -> Dataset {
+    var dataset = try loadWholeSplit(config, split: split)
+    let limit = split == .train ? config.trainLimit : config.testLimit
+    if limit > 0, limit < dataset.count {
+        dataset.images.removeSubrange((limit * dataset.imageSize)...)
+        dataset.labels.removeSubrange(limit...)
+    }
+    return dataset
+}
+
+func loadWholeSplit(_ config: DataConfig, split: Split) throws -> Dataset {
     let directory = config.directory
     var isDirectory: ObjCBool = false
     if config.dataset != .synthetic,

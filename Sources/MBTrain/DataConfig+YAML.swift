@@ -32,6 +32,8 @@ extension DataConfig {
         syntheticTrainCount = try s.int("synthetic_train_count", default: syntheticTrainCount, min: 1)
         syntheticTestCount = try s.int("synthetic_test_count", default: syntheticTestCount, min: 1)
         evalBatch = try s.int("eval_batch", default: evalBatch, min: 1)
+        trainLimit = try s.int("train_limit", default: trainLimit, min: 0)
+        testLimit = try s.int("test_limit", default: testLimit, min: 0)
         try s.finish()
     }
 }

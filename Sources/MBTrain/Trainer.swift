@@ -169,6 +169,18 @@ public final class Trainer {
             : "the checkpoint was written by \(oldWorld) ranks and this run has \(world.size): the global batch stays \(config.training.optim.globalBatch), but BatchNorm statistics now cover \(sampler.localBatch) images per rank, so the run will not be bitwise equal to one that kept \(oldWorld) ranks."
     }
 
+    /// Loads a checkpoint's parameters and running statistics for evaluation (no schedule checks).
+    public func loadWeights(from path: String) throws {
+        var failure: String?
+        if world.rank == 0 {
+            do { _ = try Checkpoint.read(from: path, into: model, momentum: nil) } catch { failure = "\(error)" }
+        }
+        var failed = [failure == nil ? 0.0 : 1.0]
+        try failed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
+        if failed[0] > 0 { throw CheckpointError(failure ?? "rank 0 could not read checkpoint `\(path)`.") }
+        try broadcastState()
+    }
+
     /// The next global step to run (steps count from 0).
     public var currentStep: Int { step }
 

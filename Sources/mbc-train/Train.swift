@@ -37,6 +37,9 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Validate the config, data and run directory, print the plan, and exit.")
     var dryRun = false
 
+    @Option(name: .long, help: "Progress display: `bar` (redrawn line), `lines` (a line every log.print_every_steps), or `auto` (bar on a terminal, lines otherwise and under mpirun).")
+    var progress: ProgressStyle = .auto
+
     func run() throws {
         let world: Communicator
         do {
@@ -51,7 +54,7 @@ struct Train: ParsableCommand {
     }
 
     func execute(_ world: Communicator) -> TrainExit {
-        let console = Console(rank: world.rank)
+        let console = Console(rank: world.rank, bar: progress.showsBar(underMPI: world.size > 1 || launchedByMPI()))
         do {
             let run = try RunConfig.load(path: config, overrides: overrides)
             let directory = runDir ?? "runs/" + ((config as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -128,10 +131,13 @@ func installStopHandlers() {
 /// otherwise), evaluations and checkpoints.
 final class Console {
     let rank: Int
-    let terminal = isatty(STDOUT_FILENO) != 0
+    let terminal: Bool
     private var barShown = false
 
-    init(rank: Int) { self.rank = rank }
+    init(rank: Int, bar: Bool) {
+        self.rank = rank
+        terminal = bar
+    }
 
     func line(_ text: String) {
         guard rank == 0 else { return }
@@ -177,6 +183,20 @@ final class Console {
             line(String(format: "eval epoch %d step %d: test loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (train loss %.4f, top-1 %.2f%%, %.1f img/s)",
                         r.epoch, r.step, r.testLoss, 100 * r.testTop1, 100 * r.testTop5, r.trainLoss, 100 * r.trainTop1, r.imagesPerSecond))
         case .checkpointed(let path): line("checkpoint \(path)")
+        }
+    }
+}
+
+enum ProgressStyle: String, ExpressibleByArgument, CaseIterable {
+    case auto, bar, lines
+
+    /// Under mpirun a rank's stdout is a pseudo-terminal even when mpirun's output goes to a
+    /// file, so `auto` prints lines there.
+    func showsBar(underMPI: Bool) -> Bool {
+        switch self {
+        case .bar: return true
+        case .lines: return false
+        case .auto: return !underMPI && isatty(STDOUT_FILENO) != 0
         }
     }
 }

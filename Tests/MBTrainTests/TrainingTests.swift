@@ -1,0 +1,205 @@
+import Foundation
+import MBCore
+import MBDistributed
+@testable import MBTrain
+import XCTest
+
+/// The trainer end to end: `mpirun -np 2` kill-and-resume, learning on MNIST, sharded
+/// evaluation, foreign checkpoints, user errors.
+final class TrainingTests: XCTestCase, CommandRunning {
+    /// A tiny model on 2,048 MNIST training images: 32 steps of 64 per epoch, SGDR cycles of 1 and
+    /// 2 epochs = 96 steps, a checkpoint every epoch.
+    func tinyConfig(in directory: String) throws -> String {
+        let path = directory + "/tiny.yaml"
+        try """
+        model: {in_channels: 1, image_size: 28, classes: 10, widths: [8, 8, 16], layers: 2, k: 2, stem_channels: 8}
+        data: {dataset: mnist, root: \(repositoryRoot)/data, flip: false, train_limit: 2048, test_limit: 999, eval_batch: 100}
+        optim: {global_batch: 64}
+        schedule: {t0_epochs: 1, t_mult: 2, epochs: 3}
+        log: {print_every_steps: 1, checksum_every_steps: 10}
+        seed: 3
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func tensors(_ path: String) throws -> [String: SafeTensor] { try SafeTensors(contentsOf: path).tensors }
+
+    /// SIGKILL both ranks mid-epoch, resume from the newest checkpoint: the parameters (and the
+    /// momentum) at the end are bitwise those of the uninterrupted run.
+    func testKilledAndResumedRunEndsBitwiseEqualToAnUninterruptedOne() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let config = try tinyConfig(in: dir)
+        let reference = try run(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", dir + "/straight"], timeout: 300)
+        XCTAssertEqual(reference.status, 0, reference.output)
+        XCTAssertTrue(reference.output.contains("finished at step 96"), reference.output)
+
+        // The interrupted run: killed (SIGKILL, both ranks) once rank 0 reports step 72 of 96.
+        let killed = dir + "/killed"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mpirun)
+        process.arguments = ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", killed]
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        let seen = DispatchSemaphore(value: 0)
+        final class Transcript: @unchecked Sendable {
+            let lock = NSLock()
+            var text = ""
+        }
+        let transcript = Transcript()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let chunk = String(decoding: handle.availableData, as: UTF8.self)
+            transcript.lock.lock(); defer { transcript.lock.unlock() }
+            let before = transcript.text.contains("step 72/96")
+            transcript.text += chunk
+            if !before && transcript.text.contains("step 72/96") { seen.signal() }
+        }
+        try process.run()
+        XCTAssertEqual(seen.wait(timeout: .now() + 300), .success, "the run never reached step 72")
+        let pkill = try run("/usr/bin/pkill", ["-KILL", "-f", "--", "--run-dir \(killed)"])
+        XCTAssertEqual(pkill.status, 0, "no rank to kill: \(pkill.output)")
+        process.waitUntilExit()
+        pipe.fileHandleForReading.readabilityHandler = nil
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let left = CheckpointDirectory(runDirectory: killed).all().map(\.step)
+        XCTAssertEqual(left.max(), 64, "killed mid-epoch 3, after the epoch-2 checkpoint: \(left)\n\(transcript.text)")
+
+        let resumed = try run(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", killed, "--resume", "auto"],
+                              timeout: 300)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resumed from \(killed)/checkpoints/"), resumed.output)
+        let a = try tensors(CheckpointDirectory(runDirectory: dir + "/straight").periodic(step: 96))
+        let b = try tensors(CheckpointDirectory(runDirectory: killed).periodic(step: 96))
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        var compared = 0
+        for (name, t) in a where !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") {
+            XCTAssertEqual(t.bytes, b[name]?.bytes, "\(name) differs after resuming")
+            compared += 1
+        }
+        XCTAssertGreaterThan(compared, 50)
+        // The uninterrupted run actually trained: its parameters moved from the initial draw.
+        let logs = EvalLog(runDirectory: dir + "/straight").records()
+        XCTAssertEqual(logs.map(\.epoch), [1, 2, 3])
+        XCTAssertGreaterThan(logs.last!.testTop1, 0.25)   // 10 classes: chance is 0.1
+
+        // A different world size may resume (the global batch stays 64); it says what changes.
+        let single = try run(binary, ["--config", config, "--run-dir", dir + "/straight", "--resume",
+                                      CheckpointDirectory(runDirectory: dir + "/straight").periodic(step: 64), "--max-steps", "66"],
+                             directory: dir)
+        XCTAssertEqual(single.status, 0, single.output)
+        XCTAssertTrue(single.output.contains("written by 2 ranks and this run has 1"), single.output)
+    }
+
+    /// The README's first run: `mpirun -np 2 mbc-train --config configs/quick.yaml` reaches at
+    /// least 97 % test top-1 on MNIST (one epoch, about two minutes on 2 cores).
+    func testQuickConfigLearnsMNIST() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let result = try run(mpirun, ["-np", "2", binary, "--config", "configs/quick.yaml", "--run-dir", dir],
+                             timeout: 900, directory: repositoryRoot)
+        XCTAssertEqual(result.status, 0, result.output)
+        let last = try XCTUnwrap(EvalLog(runDirectory: dir).records().last, result.output)
+        XCTAssertGreaterThanOrEqual(last.testTop1, 0.97, result.output)
+        XCTAssertEqual(last.step, 468)
+        let csv = try String(contentsOfFile: dir + "/eval.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.first.map(String.init), EvalRecord.columns.joined(separator: ","))
+        XCTAssertEqual(csv.count, 2)
+    }
+
+    /// Evaluation sharded over 2 ranks scores each of an odd number of test images once: the
+    /// same top-1/top-5 as one process, and the trainer's own count check passes.
+    func testEvaluationOnTwoRanksCountsEverySampleOnce() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let config = try tinyConfig(in: dir)
+        let trained = try run(binary, ["--config", config, "--run-dir", dir + "/run", "--max-steps", "20"], directory: dir)
+        XCTAssertEqual(trained.status, 0, trained.output)
+        let checkpoint = CheckpointDirectory(runDirectory: dir + "/run").periodic(step: 20)
+        func evaluate(_ command: String, _ prefix: [String]) throws -> [String: Double] {
+            let r = try run(command, prefix + [binary, "eval", "--checkpoint", checkpoint, "--set", "data.test_limit=999",
+                                               "--set", "data.eval_batch=64", "--json"].dropFirst(prefix.isEmpty ? 1 : 0))
+            XCTAssertEqual(r.status, 0, r.output)
+            let line = r.output.split(separator: "\n").last.map(String.init) ?? ""
+            return (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Double]) ?? [:]
+        }
+        let one = try evaluate(binary, [])
+        let two = try evaluate(mpirun, ["-np", "2", "--oversubscribe"])
+        XCTAssertEqual(one["test_top1"], two["test_top1"])
+        XCTAssertEqual(one["test_top5"], two["test_top5"])
+        XCTAssertEqual(one["test_loss"]!, two["test_loss"]!, accuracy: 1e-5)
+        // 999 samples: top-1 is a whole number of them.
+        let hits = one["test_top1"]! * 999
+        XCTAssertEqual(hits, hits.rounded(), accuracy: 1e-6)
+    }
+
+    func testBadInputGetsOneLineAndExitCode2() throws {
+        let binary = try binary(), dir = try temporaryDirectory()
+        try "model:\n  widths: [8, 9]\n  k: 2\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+        try "modle:\n  k: 2\n".write(toFile: dir + "/typo.yaml", atomically: true, encoding: .utf8)
+        for (args, words) in [(["--config", dir + "/bad.yaml"], ["model.widths[1]", "divisible"]),
+                              (["--config", dir + "/typo.yaml"], ["unknown key `modle`", "did you mean `model`"]),
+                              (["--config", dir + "/missing.yaml"], ["cannot read config file"]),
+                              (["--config", try tinyConfig(in: dir), "--set", "data.root=/nonexistent"], ["no such directory", "get-data.sh"]),
+                              (["--config", try tinyConfig(in: dir), "--set", "optim.global_batch=4096"], ["optim.global_batch", "lower the batch"]),
+                              (["--config", try tinyConfig(in: dir), "--max-steps", "0"], ["--max-steps"]),
+                              (["eval", "--checkpoint", dir + "/tiny.yaml"], ["checkpoint"])] {
+            let r = try run(binary, args, directory: dir)
+            XCTAssertEqual(r.status, 2, "\(args): \(r.output)")
+            XCTAssertEqual(r.output.split(separator: "\n").count, 1, "\(args): one line expected: \(r.output)")
+            XCTAssertTrue(r.output.hasPrefix("error: "), r.output)
+            for w in words { XCTAssertTrue(r.output.contains(w), "\(args): `\(r.output)` lacks `\(w)`") }
+        }
+    }
+
+    // MARK: in-process checkpoint checks (synthetic data, one process)
+
+    func syntheticRun(widths: [Int], directory: String) throws -> Trainer {
+        var tree = try ConfigValue.parse(yaml: """
+            model: {in_channels: 1, image_size: 8, classes: 4, widths: \(widths), layers: 2, k: 2, stem_channels: 4}
+            data: {dataset: synthetic, synthetic_shape: [1, 8, 8], classes: 4, synthetic_train_count: 64, synthetic_test_count: 16}
+            optim: {global_batch: 16}
+            schedule: {t0_epochs: 1, epochs: 1}
+            """, source: "test")
+        try tree.apply(override: "log.print_every_steps=100")
+        let trainer = try Trainer(config: try RunConfig(tree: tree), runDirectory: directory, world: SingleProcess())
+        try trainer.prepareRunDirectory()
+        try trainer.initialize()
+        return trainer
+    }
+
+    func testForeignTruncatedAndAlteredCheckpointsAreRefused() throws {
+        let dir = try temporaryDirectory()
+        let a = try syntheticRun(widths: [4, 4], directory: dir + "/a")
+        XCTAssertEqual(try a.train(events: { _ in }), .finished(step: 4))
+        let path = CheckpointDirectory(runDirectory: dir + "/a").periodic(step: 4)
+        // The same architecture resumes.
+        let again = try syntheticRun(widths: [4, 4], directory: dir + "/a2")
+        XCTAssertNil(try again.resume(from: path))
+        XCTAssertEqual(again.currentStep, 4)
+        // Another architecture is refused, naming the problem.
+        let b = try syntheticRun(widths: [4, 8], directory: dir + "/b")
+        XCTAssertThrowsError(try b.resume(from: path)) { XCTAssertTrue("\($0)".contains("another architecture"), "\($0)") }
+        // A truncated file.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: dir + "/truncated.safetensors"))
+        XCTAssertThrowsError(try again.resume(from: dir + "/truncated.safetensors")) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+        // One byte of a tensor changed: the checksum catches it.
+        var altered = bytes
+        altered[altered.count - 5] ^= 0x40
+        try altered.write(to: URL(fileURLWithPath: dir + "/altered.safetensors"))
+        XCTAssertThrowsError(try again.resume(from: dir + "/altered.safetensors")) { XCTAssertTrue("\($0)".contains("checksum"), "\($0)") }
+    }
+
+    func testStopRequestWritesACheckpointAndStopsAtAStepBoundary() throws {
+        let dir = try temporaryDirectory()
+        let t = try syntheticRun(widths: [4, 4], directory: dir)
+        stopRequested = 1
+        defer { stopRequested = 0 }
+        guard case .interrupted(let step, let checkpoint) = try t.train(events: { _ in }) else { return XCTFail("did not stop") }
+        XCTAssertEqual(step, 1)
+        XCTAssertEqual(checkpoint, CheckpointDirectory(runDirectory: dir).periodic(step: 1))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint))
+    }
+}

@@ -21,14 +21,10 @@ public struct Checkpoint {
 
     /// Writes the model's tensors and `momentum` atomically (temporary file, fsync, rename).
     public func write(model: MBCliqueNet, momentum: Buffer, to path: String) throws {
-        var tensors: [String: SafeTensor] = [:]
-        for (store, prefix, source) in [(model.parameters, "", model.parameters.values),
-                                        (model.state, "", model.state.values),
-                                        (model.parameters, "momentum.", momentum)] {
-            for info in store.infos {
-                let values = Array(UnsafeBufferPointer(start: source.pointer + info.offset, count: info.count))
-                tensors[prefix + info.name] = SafeTensor(shape: info.shape, floats: values)
-            }
+        var tensors = model.namedTensors()
+        for info in model.parameters.infos {
+            let values = Array(UnsafeBufferPointer(start: momentum.pointer + info.offset, count: info.count))
+            tensors[Checkpoint.momentumPrefix + info.name] = SafeTensor(shape: info.shape, floats: values)
         }
         let metadata: [String: String] = [
             "format": Checkpoint.format, "format_version": Checkpoint.version,
@@ -40,8 +36,11 @@ public struct Checkpoint {
         try SafeTensors(tensors: tensors, metadata: metadata).write(to: path)
     }
 
+    static let momentumPrefix = "momentum."
+
     /// Reads `path` into `model` (parameters and running statistics) and `momentum` when given,
-    /// refusing another format, a checksum mismatch, or tensors that do not fit the model.
+    /// refusing another format, a checksum mismatch, or tensors that do not fit the model;
+    /// nothing is changed unless everything fits.
     public static func read(from path: String, into model: MBCliqueNet, momentum: Buffer?) throws -> Checkpoint {
         let file: SafeTensors
         do {
@@ -62,26 +61,23 @@ public struct Checkpoint {
               let world = Int(m["world_size"] ?? ""), let seed = Int(m["seed"] ?? "") else {
             throw refuse("lacks its step, epoch, world size or seed metadata.")
         }
-        var expected = Set<String>()
-        for (store, prefix, target) in [(model.parameters, "", model.parameters.values as Buffer?),
-                                        (model.state, "", model.state.values),
-                                        (model.parameters, "momentum.", momentum)] {
-            for info in store.infos {
-                let name = prefix + info.name
-                expected.insert(name)
-                guard let tensor = file.tensors[name] else {
-                    throw refuse("has no tensor `\(name)`: it was written for another architecture. Use the config it was trained with (`mbc-train eval` prints it) or start a new run directory.")
-                }
-                guard tensor.shape == info.shape, let values = tensor.floats else {
-                    throw refuse("holds `\(name)` as \(tensor.dtype.rawValue) \(tensor.shape), but this model needs F32 \(info.shape): it was written for another architecture.")
-                }
-                if let target { values.withUnsafeBufferPointer { (target.pointer + info.offset).update(from: $0.baseAddress!, count: info.count) } }
+        let modelTensors = file.tensors.filter { !$0.key.hasPrefix(momentumPrefix) }
+        var velocities: [(TensorInfo, [Float])] = []
+        for info in model.parameters.infos {
+            let name = momentumPrefix + info.name
+            guard let t = file.tensors[name], t.shape == info.shape, let values = t.floats else {
+                throw refuse("has no F32 \(info.shape) tensor `\(name)`: it was written for another model configuration.")
             }
+            velocities.append((info, values))
         }
-        if let extra = file.tensors.keys.first(where: { !expected.contains($0) }) {
-            throw refuse("holds `\(extra)`, which this model does not have: it was written for another architecture.")
+        do {
+            try model.assign(modelTensors)
+        } catch let e as ModelTensorsError {
+            throw refuse("does not fit: \(e.message)")
         }
-        model.parametersChanged()
+        if let momentum {
+            for (info, values) in velocities { (momentum.pointer + info.offset).update(from: values, count: info.count) }
+        }
         return Checkpoint(step: step, epoch: epoch, worldSize: world, seed: seed,
                           elapsedSeconds: Double(m["elapsed_seconds"] ?? "") ?? 0, bestTop1: Double(m["best_top1"] ?? "") ?? 0,
                           configYAML: m["config"] ?? "",

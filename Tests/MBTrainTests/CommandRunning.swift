@@ -30,6 +30,18 @@ extension CommandRunning {
     /// Runs `executable` with `arguments`, killing it after `timeout` seconds; returns exit code and stdout + stderr.
     func run(_ executable: String, _ arguments: [String], timeout: Double = 60,
              directory: String? = nil) throws -> (status: Int32, output: String) {
+        let (process, pipe) = makeProcess(executable, arguments, directory: directory)
+        try process.run()
+        let watchdog = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        watchdog.cancel()
+        return (process.terminationStatus, output)
+    }
+
+    /// A process ready to run, stdout and stderr into one pipe, allowed to run `mpirun` as root.
+    func makeProcess(_ executable: String, _ arguments: [String], directory: String? = nil) -> (Process, Pipe) {
         let process = Process()
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.executableURL = URL(fileURLWithPath: executable)
@@ -41,15 +53,8 @@ extension CommandRunning {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        try process.run()
-        let watchdog = DispatchWorkItem { process.terminate() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        watchdog.cancel()
-        return (process.terminationStatus, output)
+        return (process, pipe)
     }
-
 
     /// The repository's root (configs/, data/).
     var repositoryRoot: String {

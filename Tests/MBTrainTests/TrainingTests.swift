@@ -35,16 +35,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
 
         // The interrupted run: killed (SIGKILL, both ranks) once rank 0 reports step 72 of 96.
         let killed = dir + "/killed"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mpirun)
-        process.arguments = ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", killed]
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
+        let (process, pipe) = makeProcess(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", killed])
         let seen = DispatchSemaphore(value: 0)
         final class Transcript: @unchecked Sendable {
             let lock = NSLock()
@@ -180,7 +171,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
         XCTAssertEqual(again.currentStep, 4)
         // Another architecture is refused, naming the problem.
         let b = try syntheticRun(widths: [4, 8], directory: dir + "/b")
-        XCTAssertThrowsError(try b.resume(from: path)) { XCTAssertTrue("\($0)".contains("another architecture"), "\($0)") }
+        XCTAssertThrowsError(try b.resume(from: path)) { XCTAssertTrue("\($0)".contains("another model configuration"), "\($0)") }
         // A truncated file.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: dir + "/truncated.safetensors"))

@@ -183,6 +183,24 @@ final class TrainingTests: XCTestCase, CommandRunning {
         XCTAssertThrowsError(try again.resume(from: dir + "/altered.safetensors")) { XCTAssertTrue("\($0)".contains("checksum"), "\($0)") }
     }
 
+    /// A non-finite loss stops before the update, names the step and keeps the checkpoints.
+    func testNonFiniteLossStopsBeforeTheUpdate() throws {
+        let dir = try temporaryDirectory()
+        let t = try syntheticRun(widths: [4, 4], directory: dir)
+        XCTAssertEqual(try t.train(maxSteps: 2, events: { _ in }), .finished(step: 2))
+        let kept = CheckpointDirectory(runDirectory: dir).periodic(step: 2)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
+        // Poison one parameter: the next forward gives a NaN loss.
+        let p = t.model.parameters
+        p.values.pointer[p.infos.first { $0.group == "BatchNorm" }!.offset] = .nan
+        t.model.parametersChanged()
+        let before = Array(UnsafeBufferPointer(start: p.values.pointer, count: p.count))
+        XCTAssertEqual(try t.train(events: { _ in }), .diverged(step: 2))
+        let after = Array(UnsafeBufferPointer(start: p.values.pointer, count: p.count))
+        XCTAssertEqual(before.map(\.bitPattern), after.map(\.bitPattern), "no update after a non-finite loss")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
+    }
+
     func testStopRequestWritesACheckpointAndStopsAtAStepBoundary() throws {
         let dir = try temporaryDirectory()
         let t = try syntheticRun(widths: [4, 4], directory: dir)
@@ -192,5 +210,32 @@ final class TrainingTests: XCTestCase, CommandRunning {
         XCTAssertEqual(step, 1)
         XCTAssertEqual(checkpoint, CheckpointDirectory(runDirectory: dir).periodic(step: 1))
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint))
+    }
+}
+
+/// The data and summary commands as a user runs them.
+final class CommandTests: XCTestCase, CommandRunning {
+    func testInspectDataPrintsTheSplitAsJSON() throws {
+        let r = try run(try binary(), ["inspect-data", "--config", "configs/quick.yaml", "--split", "test", "--json"],
+                        directory: repositoryRoot)
+        XCTAssertEqual(r.status, 0, r.output)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
+        XCTAssertEqual(o["count"] as? Int, 10_000)
+        XCTAssertEqual(o["classes"] as? Int, 10)
+        // Independent values: NumPy over t10k-images-idx3-ubyte (see MBDataTests.ReaderTests).
+        XCTAssertEqual((o["pixel_sum"] as? NSNumber)?.int64Value, 264_923_200)
+        XCTAssertEqual((o["label_histogram"] as? [Int])?.reduce(0, +), 10_000)
+        let missing = try run(try binary(), ["inspect-data", "--config", "configs/quick.yaml", "--data-root", "/nonexistent"],
+                              directory: repositoryRoot)
+        XCTAssertEqual(missing.status, 2, missing.output)
+        XCTAssertTrue(missing.output.hasPrefix("error: /nonexistent"), missing.output)
+    }
+
+    func testSummaryJSONCountsTheDefaultModel() throws {
+        let r = try run(try binary(), ["summary", "--config", "configs/cifar10-k4.yaml", "--json"], directory: repositoryRoot)
+        XCTAssertEqual(r.status, 0, r.output)
+        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
+        XCTAssertEqual(o["parameters"] as? Int, 1_370_944)   // param_count.py, reading R2
+        XCTAssertEqual((o["binary_parameters"] as? Int).map { $0 + (o["float_parameters"] as? Int ?? 0) }, 1_370_944)
     }
 }

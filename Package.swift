@@ -35,7 +35,7 @@ let package = Package(
                 swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
                           dependencies: ["MBData", "MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain"],
+        .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed"],
                           swiftSettings: fastSettings),
 
         // Helpers shared by the test targets (finite differences, random tensors); not shipped.

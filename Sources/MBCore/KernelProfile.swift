@@ -8,9 +8,9 @@ public final class KernelProfile {
     public init() {}
 
     @inline(__always)
-    public func measure<T>(_ kind: String, _ body: () -> T) -> T {
+    public func measure<T>(_ kind: String, _ body: () throws -> T) rethrows -> T {
         let start = DispatchTime.now().uptimeNanoseconds
-        let result = body()
+        let result = try body()
         seconds[kind, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
         return result
     }

@@ -64,6 +64,9 @@ public final class Trainer {
     var step = 0
     var elapsedBefore = 0.0
     var bestTop1 = 0.0
+    /// Wall time of each phase of a training step (`data`, `compute` = forward + loss + backward,
+    /// `allreduce`, `update`), accumulated while set; nil (the default) costs nothing. For benchmarks.
+    public var stepProfile: KernelProfile?
 
     /// Validates everything and loads the data; no step is run yet.
     public init(config: RunConfig, runDirectory: String, world: Communicator) throws {
@@ -208,19 +211,23 @@ public final class Trainer {
         var epochStart = Date(), epochImages = 0.0
         let grads = model.parameters.gradients!
         let gradScale = 1 / Float(world.size)
-        while step < end, let batch = loader.next() {
-            model.parameters.zeroGradients()
-            let r = model.trainStep(images: batch.images, labels: batch.labels, count: batch.count)
+        while step < end, let batch = timed("data", { loader.next() }) {
+            let r = timed("compute") {
+                model.parameters.zeroGradients()
+                return model.trainStep(images: batch.images, labels: batch.labels, count: batch.count)
+            }
             // One small allreduce per step: loss sum, hits, images, non-finite flag, stop flag.
             var agreed = [r.lossSum, Double(r.top1), Double(batch.count), r.lossSum.isFinite ? 0 : 1, Double(stopRequested)]
-            try agreed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
+            try timed("allreduce") { try agreed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) } }
             if agreed[3] > 0 { return .diverged(step: step) }
-            try world.allreduceSum(grads.buffer)
-            if !allFinite(grads.pointer, count: grads.count) { return .diverged(step: step) }
+            try timed("allreduce") { try world.allreduceSum(grads.buffer) }
+            if !timed("update", { allFinite(grads.pointer, count: grads.count) }) { return .diverged(step: step) }
             let lr = schedule.learningRate(atStep: step)
-            sgd.step(values: model.parameters.values.pointer, grads: grads.pointer, velocity: momentum.pointer,
-                     count: model.parameters.count, lr: Float(lr), gradScale: gradScale)
-            model.parametersChanged()
+            timed("update") {
+                sgd.step(values: model.parameters.values.pointer, grads: grads.pointer, velocity: momentum.pointer,
+                         count: model.parameters.count, lr: Float(lr), gradScale: gradScale)
+                model.parametersChanged()
+            }
             for i in 0..<3 { epochSums[i] += agreed[i] }
             windowImages += agreed[2]
             epochImages += agreed[2]
@@ -282,6 +289,11 @@ public final class Trainer {
             if stopping { return .interrupted(step: step, checkpoint: checkpoints.newest ?? "") }
         }
         return .finished(step: step)
+    }
+
+    @inline(__always) func timed<T>(_ phase: String, _ body: () throws -> T) rethrows -> T {
+        guard let stepProfile else { return try body() }
+        return try stepProfile.measure(phase, body)
     }
 
     func writeCheckpoint(to path: String, elapsed: Double, events: (TrainingEvent) -> Void) throws {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the PyTorch side of launch/bench-vs-pytorch.sh: PyPI's torch (CPU wheels work) and
+# Debian's tcmalloc, which PyTorch needs on this CPU for a fair comparison (DESIGN.md, Speed facts).
+# Skips what is already there; run as root or with sudo for the apt-get part.
+set -euo pipefail
+if ! python3 -c "import torch" 2>/dev/null; then
+    python3 -m pip install --quiet torch numpy
+fi
+if ! ldconfig -p | grep -q libtcmalloc_minimal.so.4; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends libtcmalloc-minimal4 >/dev/null
+fi
+echo "reference: torch $(python3 -c 'import torch; print(torch.__version__)'), tcmalloc $(ldconfig -p | grep -q libtcmalloc_minimal.so.4 && echo installed || echo missing)"

@@ -144,6 +144,16 @@ final class TrainingTests: XCTestCase, CommandRunning {
         }
     }
 
+    func testAGlobalBatchTheRanksCannotShareIsRefusedBeforeAnyWork() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let r = try run(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", try tinyConfig(in: dir),
+                                 "--set", "optim.global_batch=65", "--run-dir", dir + "/run"], directory: dir)
+        XCTAssertNotEqual(r.status, 0, r.output)
+        XCTAssertTrue(r.output.contains("error: `optim.global_batch`"), r.output)
+        XCTAssertTrue(r.output.contains("65"), r.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run"), "nothing is written before validation passes")
+    }
+
     // MARK: in-process checkpoint checks (synthetic data, one process)
 
     func syntheticRun(widths: [Int], directory: String) throws -> Trainer {

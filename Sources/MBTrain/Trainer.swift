@@ -317,6 +317,9 @@ public final class Trainer {
     }
 
     /// Loss, top-1 and top-5 over the whole test split, each sample scored once across ranks.
+    /// Each evaluation batch runs through the model in chunks of the per-rank training batch, so
+    /// evaluation needs no activation memory beyond what training already holds (the kernels work
+    /// image by image: chunking costs no speed).
     public func evaluateTestSet() throws -> (loss: Double, top1: Double, top5: Double) {
         let shard = try EvalShard(count: testSet.count, batchSize: config.data.evalBatch, worldSize: world.size, rank: world.rank)
         let writer = BatchWriter(dataset: testSet, normalization: normalization, augmentation: .none)
@@ -328,13 +331,17 @@ public final class Trainer {
             let batch = shard.batch(b)
             labels.withUnsafeMutableBufferPointer { l in
                 writer.write(indices: batch.indices, epoch: 0, seed: 0, images: images.pointer, labels: l.baseAddress!)
-                let logits = model.forward(images: images.pointer, count: batch.indices.count, training: false)
-                guard batch.counted > 0 else { return }
-                let r = ce.evaluate(logits: logits, labels: l.baseAddress!, count: batch.counted, gradient: false)
-                sums[0] += r.lossSum
-                sums[1] += Double(r.top1)
-                sums[2] += Double(r.top5)
-                sums[3] += Double(batch.counted)
+                for start in stride(from: 0, to: batch.indices.count, by: sampler.localBatch) {
+                    let count = min(sampler.localBatch, batch.indices.count - start)
+                    let logits = model.forward(images: images.pointer + start * writer.imageSize, count: count, training: false)
+                    let counted = min(count, batch.counted - start)   // the first `batch.counted` samples are scored
+                    guard counted > 0 else { continue }
+                    let r = ce.evaluate(logits: logits, labels: l.baseAddress! + start, count: counted, gradient: false)
+                    sums[0] += r.lossSum
+                    sums[1] += Double(r.top1)
+                    sums[2] += Double(r.top5)
+                    sums[3] += Double(counted)
+                }
             }
         }
         try sums.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }

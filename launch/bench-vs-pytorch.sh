@@ -25,20 +25,23 @@ out=${MBC_BENCH_OUT:-bench-vs-pytorch.jsonl}
 [ "$install" -eq 1 ] && bash "$here/reference/install-torch.sh"
 (cd "$here" && swift build -c release --product mbc-bench >&2)
 bench=$here/.build/release/mbc-bench
+# mbc runs as launch/train.sh runs it: one OpenBLAS thread per rank, Zen kernels on AMD Zen.
+source "$here/launch/openblas-coretype.sh"
 mpi=(mpirun --bind-to core -x OPENBLAS_NUM_THREADS=1)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+[ -n "${OPENBLAS_CORETYPE:-}" ] && mpi+=(-x OPENBLAS_CORETYPE)
 tcmalloc=$(ldconfig -p | awk '/libtcmalloc_minimal.so.4 /{print $NF; exit}')
 [ -n "$tcmalloc" ] || echo "warning: libtcmalloc_minimal.so.4 not found; PyTorch runs with glibc malloc (2-3x slower here)" >&2
 common=(--warmup "$warmup" --steps "$steps")
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; swift $(swift --version 2>&1 | sed -n 's/.*Swift version \([^ ]*\).*/\1/p' | head -1); $(mpirun --version | head -1); torch $(python3 -c 'import torch; print(torch.__version__)')" | tee "$out"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) mbc $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown); $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; swift $(swift --version 2>&1 | sed -n 's/.*Swift version \([^ ]*\).*/\1/p' | head -1); $(mpirun --version | head -1); torch $(python3 -c 'import torch; print(torch.__version__)')" | tee "$out"
 for model in $models; do
     echo "== $model: mbc, mpirun -np 2" >&2
     "${mpi[@]}" -np 2 "$bench" ddp --model "$model" "${common[@]}" --eval-images "$eval_images" --eval-repeats 1 | tee -a "$out"
     echo "== $model: mbc, 1 rank" >&2
     OPENBLAS_NUM_THREADS=1 "$bench" ddp --model "$model" "${common[@]}" --eval-images 256 --eval-repeats 0 | tee -a "$out"
     echo "== $model: PyTorch DDP gloo, 2 processes x 1 thread; evaluation 2 threads" >&2
-    LD_PRELOAD=$tcmalloc OMP_NUM_THREADS=1 python3 "$here/reference/bench_ddp.py" --model "$model" "${common[@]}" \
+    env -u OPENBLAS_CORETYPE LD_PRELOAD=$tcmalloc OMP_NUM_THREADS=1 python3 "$here/reference/bench_ddp.py" --model "$model" "${common[@]}" \
         --eval-images "$eval_images" --eval-repeats 1 | tee -a "$out"
 done
 echo

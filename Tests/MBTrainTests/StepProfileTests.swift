@@ -1,0 +1,22 @@
+import MBCore
+@testable import MBTrain
+import XCTest
+
+extension TrainingTests {
+    /// `Trainer.stepProfile` (used by `mbc-bench ddp`) times the four phases of a step and leaves
+    /// the run bitwise unchanged.
+    func testStepProfileTimesEachPhaseAndChangesNothing() throws {
+        let dir = try temporaryDirectory()
+        let plain = try syntheticRun(widths: [4, 4], directory: dir + "/plain")
+        let profiled = try syntheticRun(widths: [4, 4], directory: dir + "/profiled")
+        let profile = KernelProfile()
+        profiled.stepProfile = profile
+        XCTAssertEqual(try plain.train(maxSteps: 2, events: { _ in }), .finished(step: 2))
+        XCTAssertEqual(try profiled.train(maxSteps: 2, events: { _ in }), .finished(step: 2))
+        XCTAssertEqual(Set(profile.seconds.keys), ["data", "compute", "allreduce", "update"])
+        XCTAssertGreaterThan(profile.seconds["compute"] ?? 0, 0)
+        let a = plain.model.parameters, b = profiled.model.parameters
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.values.pointer, count: a.count)).map(\.bitPattern),
+                       Array(UnsafeBufferPointer(start: b.values.pointer, count: b.count)).map(\.bitPattern))
+    }
+}

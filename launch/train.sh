@@ -25,12 +25,7 @@ if [ ! -x "$binary" ]; then
     (cd "$here" && swift build -c release --product mbc-train >&2)
 fi
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
-# OpenBLAS 0.3.21 takes AMD Zen 4 for Cooperlake; its Zen kernels train this network about 8 %
-# faster here (BENCHMARKS.md). Only on AMD family 0x17 and later, and only when not set already.
-if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -q AuthenticAMD /proc/cpuinfo 2>/dev/null \
-   && [ "$(awk '/^cpu family/ {print $4; exit}' /proc/cpuinfo)" -ge 23 ]; then
-    export OPENBLAS_CORETYPE=Zen
-fi
+source "$here/launch/openblas-coretype.sh"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi_args+=(-x OPENBLAS_CORETYPE)
 exec mpirun -np "$np" --bind-to core -x OPENBLAS_NUM_THREADS=1 "${mpi_args[@]}" \
     "$binary" train --config "$config" "${rest[@]}"

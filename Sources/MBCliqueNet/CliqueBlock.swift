@@ -24,14 +24,22 @@ final class CliqueLayer {
         net.time(.modulated) { conv.forward(midNorm.outputs[0], parameters: net.parameters) }
     }
 
+    /// The BatchNorm outputs' gradients are pooled: each is zeroed right before its consumer writes it.
     func backward(_ inputs: [Activation], _ net: NetworkState) {
-        net.time(.modulated) { conv.backward(midNorm.outputs[0], parameters: net.parameters) }
+        net.time(.modulated) {
+            midNorm.outputs[0].prepareGradient()
+            conv.backward(midNorm.outputs[0], parameters: net.parameters)
+        }
         net.time(.batchNorm) { midNorm.backward([squeeze.output], parameters: net.parameters) }
-        net.time(.conv1x1) { squeeze.backward(preNorm.outputs, weights: net.weights) }
+        net.time(.conv1x1) {
+            for o in preNorm.outputs { o.prepareGradient() }
+            squeeze.backward(preNorm.outputs, weights: net.weights)
+        }
         net.time(.batchNorm) { preNorm.backward(inputs, parameters: net.parameters) }
     }
 
-    var activations: [Activation] { preNorm.outputs + [squeeze.output] + midNorm.outputs + [conv.output] }
+    /// The activations whose gradients persist through the backward pass (zeroed once per step).
+    var activations: [Activation] { [squeeze.output, conv.output] }
 }
 
 /// The tensors every layer reads: parameters, BatchNorm running statistics, forward weights.
@@ -42,6 +50,8 @@ final class NetworkState {
 
     /// Set by benchmarks to split the step's time by kernel kind.
     var profile: KernelProfile?
+    /// The shared gradient buffers of every BatchNorm output.
+    let gradientPool = GradientPool()
 
     init(parameters: TensorStore, state: TensorStore) {
         self.parameters = parameters
@@ -75,7 +85,7 @@ final class CliqueBlock {
     let stage2: [CliqueLayer]
 
     init(name: String, inputChannels a: Int, width c: Int, layers L: Int, k: Int, size: Int,
-         config: ModelConfig, parameters: TensorStore, state: TensorStore) {
+         config: ModelConfig, parameters: TensorStore, state: TensorStore, pool: GradientPool) {
         inputChannels = a
         width = c
         layers = L
@@ -103,12 +113,12 @@ final class CliqueBlock {
             let fanIn = parts.reduce(0, +)
             let prefix = "\(name).stage\(stage).\(i)"
             let pre = BatchNorm(name: "\(prefix).bn1", partChannels: parts, height: size, width: size, relu: true,
-                                parameters: parameters, state: state)
+                                parameters: parameters, state: state, gradientPool: pool)
             let squeeze = Conv1x1(weights: sources.map { w[$0][i]! }, partChannels: parts, outChannels: c,
                                   alpha: binary1x1 ? mcDonnellScale(fanIn: fanIn) : 1, binary: binary1x1,
                                   height: size, width: size)
             let mid = BatchNorm(name: "\(prefix).bn2", partChannels: [c], height: size, width: size, relu: true,
-                                parameters: parameters, state: state)
+                                parameters: parameters, state: state, gradientPool: pool)
             let conv = ModulatedConv(filter: filters[i - 1], mfilter: shared, k: k, height: size, width: size)
             return CliqueLayer(preNorm: pre, squeeze: squeeze, midNorm: mid, conv: conv)
         }

@@ -47,16 +47,16 @@ public final class MBCliqueNet {
         var featureOffset = 0
         for (b, c) in config.widths.enumerated() {
             let block = CliqueBlock(name: "blocks.\(b)", inputChannels: a, width: c, layers: config.layers, k: config.k,
-                                    size: size, config: config, parameters: parameters, state: state)
+                                    size: size, config: config, parameters: parameters, state: state, pool: net.gradientPool)
             blocks.append(block)
             let pool = BlockPool(name: "pools.\(b)", partChannels: [a] + Array(repeating: c, count: config.layers),
                                  size: size, featureOffset: featureOffset, config: config,
-                                 parameters: parameters, state: state)
+                                 parameters: parameters, state: state, pool: net.gradientPool)
             pools.append(pool)
             featureOffset += pool.featureChannels
             if b < config.widths.count - 1 {
                 let t = Transition(name: "transitions.\(b)", channels: config.layers * c, layers: config.layers,
-                                   size: size, config: config, parameters: parameters, state: state)
+                                   size: size, config: config, parameters: parameters, state: state, gradientPool: net.gradientPool)
                 transitions.append(t)
                 size /= 2
                 a = config.layers * c
@@ -78,7 +78,8 @@ public final class MBCliqueNet {
         parameters.allocate()
         state.allocate()
         allActivations = [x0] + blocks.flatMap(\.activations) + transitions.flatMap(\.activations)
-            + pools.flatMap(\.activations) + [features, headConv.output] + headNorm.outputs
+            + pools.flatMap(\.activations) + [features, headConv.output]
+        precondition(allActivations.allSatisfy { !$0.sharesGradient }, "pooled gradients are zeroed by their consumers")
     }
 
     /// Attach a profile to split forward/backward time by kernel kind (benchmarks); nil to detach.
@@ -225,10 +226,10 @@ final class Transition {
     let pool: AveragePool2x2
 
     init(name: String, channels: Int, layers: Int, size: Int, config: ModelConfig,
-         parameters: TensorStore, state: TensorStore) {
+         parameters: TensorStore, state: TensorStore, gradientPool: GradientPool) {
         let binary = config.binarize.binarizes(.transition)
         norm = BatchNorm(name: "\(name).bn", partChannels: Array(repeating: channels / layers, count: layers),
-                         height: size, width: size, relu: true, parameters: parameters, state: state)
+                         height: size, width: size, relu: true, parameters: parameters, state: state, gradientPool: gradientPool)
         let w = parameters.declare("\(name).conv.weight", shape: [channels, channels, 1, 1],
                                    group: ConvKind.transition.rawValue, binary: binary, isConvWeight: true)
         // The 1x1 conv reads the L Stage-II parts; its weight is one (Lc, Lc) tensor, split by columns.
@@ -248,11 +249,14 @@ final class Transition {
 
     func backward(_ s2: [Activation], _ net: NetworkState) {
         net.time(.pooling) { pool.backward(conv.output) }
-        net.time(.conv1x1) { conv.backward(norm.outputs, weights: net.weights) }
+        net.time(.conv1x1) {
+            for o in norm.outputs { o.prepareGradient() }
+            conv.backward(norm.outputs, weights: net.weights)
+        }
         net.time(.batchNorm) { norm.backward(s2, parameters: net.parameters) }
     }
 
-    var activations: [Activation] { norm.outputs + [conv.output, pool.output] }
+    var activations: [Activation] { [conv.output, pool.output] }
 }
 
 /// Per-block head (spec section 3.6): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋)
@@ -268,13 +272,13 @@ final class BlockPool {
     let featureChannels: Int
 
     init(name: String, partChannels: [Int], size: Int, featureOffset: Int, config: ModelConfig,
-         parameters: TensorStore, state: TensorStore) {
+         parameters: TensorStore, state: TensorStore, pool: GradientPool) {
         let f = partChannels.reduce(0, +)
         self.featureOffset = featureOffset
         if config.compression {
             let binary = config.binarize.binarizes(.compression)
             let cnorm = BatchNorm(name: "\(name).compress.bn", partChannels: partChannels, height: size, width: size,
-                                  relu: true, parameters: parameters, state: state)
+                                  relu: true, parameters: parameters, state: state, gradientPool: pool)
             let w = parameters.declare("\(name).compress.conv.weight", shape: [f / 2, f, 1, 1],
                                        group: ConvKind.compression.rawValue, binary: binary, isConvWeight: true)
             let conv = Conv1x1(weight: w, partChannels: partChannels, outChannels: f / 2,
@@ -282,12 +286,12 @@ final class BlockPool {
             compression = Compression(norm: cnorm, conv: conv)
             featureChannels = f / 2
             norm = BatchNorm(name: "\(name).bn", partChannels: [f / 2], height: size, width: size, relu: true,
-                             parameters: parameters, state: state)
+                             parameters: parameters, state: state, gradientPool: pool)
         } else {
             compression = nil
             featureChannels = f
             norm = BatchNorm(name: "\(name).bn", partChannels: partChannels, height: size, width: size, relu: true,
-                             parameters: parameters, state: state)
+                             parameters: parameters, state: state, gradientPool: pool)
         }
     }
 
@@ -317,18 +321,20 @@ final class BlockPool {
         net.time(.pooling) {
             var offset = featureOffset
             for part in norm.outputs {
+                part.prepareGradient()
                 GlobalAveragePool(channelOffset: offset).backward(part, output: features)
                 offset += part.c
             }
         }
         net.time(.batchNorm) { norm.backward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters) }
         if let c = compression {
-            net.time(.conv1x1) { c.conv.backward(c.norm.outputs, weights: net.weights) }
+            net.time(.conv1x1) {
+                for o in c.norm.outputs { o.prepareGradient() }
+                c.conv.backward(c.norm.outputs, weights: net.weights)
+            }
             net.time(.batchNorm) { c.norm.backward([x0] + stage2, parameters: net.parameters) }
         }
     }
 
-    var activations: [Activation] {
-        (compression.map { $0.norm.outputs + [$0.conv.output] } ?? []) + norm.outputs
-    }
+    var activations: [Activation] { compression.map { [$0.conv.output] } ?? [] }
 }

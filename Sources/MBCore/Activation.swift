@@ -1,17 +1,23 @@
 /// A feature map (N, C, H, W) with its gradient, owned by the layer that produces it and reused
 /// across steps. Consumers *accumulate* into `grad`; the model zeroes all grads once per backward.
+/// A transient gradient (written by one consumer and read back at once by the producer) may live
+/// in a buffer shared with other such gradients: then it is zeroed just before it is written.
 public final class Activation {
     public private(set) var n = 0
     public let c: Int
     public let h: Int
     public let w: Int
     public let value = Buffer()   // (N, C, H, W)
-    public let grad = Buffer()    // (N, C, H, W)
+    public let grad: Buffer       // (N, C, H, W)
+    /// True when `grad` is a buffer shared with other transient gradients.
+    public let sharesGradient: Bool
 
-    public init(channels: Int, height: Int, width: Int) {
+    public init(channels: Int, height: Int, width: Int, sharedGradient: Buffer? = nil) {
         c = channels
         h = height
         w = width
+        grad = sharedGradient ?? Buffer()
+        sharesGradient = sharedGradient != nil
     }
 
     public var plane: Int { h * w }

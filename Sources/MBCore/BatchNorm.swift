@@ -1,3 +1,17 @@
+/// Gradient buffers shared by the outputs of many layers whose gradients are never alive at the
+/// same time (part p of every pooled layer uses buffer p). A whole MBCliqueNet then holds the
+/// BatchNorm-output gradients of one layer instead of all of them.
+public final class GradientPool {
+    private var buffers: [Buffer] = []
+
+    public init() {}
+
+    public func buffer(_ slot: Int) -> Buffer {
+        while buffers.count <= slot { buffers.append(Buffer()) }
+        return buffers[slot]
+    }
+}
+
 /// BatchNorm over the channels of one or more parts, optionally fused with ReLU.
 ///
 /// The parts are the pieces of a channel concatenation that is never materialised: BatchNorm is
@@ -22,8 +36,11 @@ public final class BatchNorm {
     private var invStd: [Float]
 
     /// Declares γ, β (in `parameters`) and the running statistics (in `state`) under `name`.
+    /// With `gradientPool`, the outputs' gradients live in the pool's shared buffers: the consumer
+    /// zeroes them (`prepareGradient()`) right before writing, and this layer's backward reads
+    /// them at once, so no two layers' output gradients are alive at the same time.
     public init(name: String, partChannels: [Int], height: Int, width: Int, relu: Bool,
-                parameters: TensorStore, state: TensorStore) {
+                parameters: TensorStore, state: TensorStore, gradientPool: GradientPool? = nil) {
         self.partChannels = partChannels
         channels = partChannels.reduce(0, +)
         self.relu = relu
@@ -31,7 +48,9 @@ public final class BatchNorm {
         beta = parameters.declare("\(name).bias", shape: [channels], group: "BatchNorm")
         runningMean = state.declare("\(name).running_mean", shape: [channels], group: "BatchNorm")
         runningVar = state.declare("\(name).running_var", shape: [channels], group: "BatchNorm")
-        outputs = partChannels.map { Activation(channels: $0, height: height, width: width) }
+        outputs = partChannels.indices.map { part in
+            Activation(channels: partChannels[part], height: height, width: width, sharedGradient: gradientPool?.buffer(part))
+        }
         mean = Array(repeating: 0, count: channels)
         invStd = Array(repeating: 0, count: channels)
     }

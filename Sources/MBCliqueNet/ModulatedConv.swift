@@ -106,11 +106,11 @@ public final class ModulatedConv {
     /// Y[i·k+j] = Σ_t M[j][t] · mask_t ⊙ shift_t(G[t·O'+i]) for one image.
     func shiftSum(g: UnsafePointer<Float>, m: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, width w: Int, plane hw: Int) {
         let of = filter.filters, mask = UnsafePointer(masks.pointer)
-        var taps = [UnsafePointer<Float>](repeating: g, count: 9)
-        for i in 0..<of {
-            for t in 0..<9 { taps[t] = g + (t * of + i) * hw + offset(t, width: w) }
-            let yi = y + i * k * hw
-            taps.withUnsafeBufferPointer { tp in
+        // The 9 tap planes of filter i, on the stack (this runs once per image and conv use).
+        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 9) { tp in
+            for i in 0..<of {
+                for t in 0..<9 { tp.initializeElement(at: t, to: g + (t * of + i) * hw + offset(t, width: w)) }
+                let yi = y + i * k * hw
                 var p = 0
                 while p + 4 <= hw {
                     let v0 = load4(tp[0] + p) * load4(mask + p), v1 = load4(tp[1] + p) * load4(mask + hw + p)

@@ -18,6 +18,5 @@ public func gemm(transposeA: Bool = false, transposeB: Bool = false, m: Int, n: 
 
 /// OpenBLAS's worker-thread count (one per rank under `mpirun`).
 public enum BLASThreads {
-    public static var count: Int { Int(openblas_get_num_threads()) }
     public static func set(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 }

@@ -181,13 +181,6 @@ public final class ConfigSection {
         return value
     }
 
-    /// An optional string: nil when absent (recorded as `~`).
-    public func optionalString(_ key: String) throws -> String? {
-        let value = try scalar(key)
-        record(key, .scalar(value ?? "~"))
-        return value
-    }
-
     public func intList(_ key: String, default def: [Int], min: Int? = nil) throws -> [Int] {
         var value = def
         if let v = raw(key) {

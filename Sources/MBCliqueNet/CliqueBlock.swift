@@ -1,15 +1,13 @@
 import MBCore
 
-/// One layer use inside a clique block: BN-ReLU over the concatenated inputs → 1x1 conv to c →
-/// BN-ReLU → modulated 3x3 (c → c).
+/// One layer use inside a clique block: BN-ReLU over the concatenated inputs → 1x1 conv to c
+/// (fused) → BN-ReLU → modulated 3x3 (c → c).
 final class CliqueLayer {
-    let preNorm: BatchNorm
-    let squeeze: Conv1x1
+    let squeeze: BatchNormReLUConv1x1
     let midNorm: BatchNorm
     let conv: ModulatedConv
 
-    init(preNorm: BatchNorm, squeeze: Conv1x1, midNorm: BatchNorm, conv: ModulatedConv) {
-        self.preNorm = preNorm
+    init(squeeze: BatchNormReLUConv1x1, midNorm: BatchNorm, conv: ModulatedConv) {
         self.squeeze = squeeze
         self.midNorm = midNorm
         self.conv = conv
@@ -18,24 +16,23 @@ final class CliqueLayer {
     var output: Activation { conv.output }
 
     func forward(_ inputs: [Activation], _ net: NetworkState, training: Bool) {
-        net.time(.batchNorm) { preNorm.forward(inputs, parameters: net.parameters, state: net.state, training: training) }
-        net.time(.conv1x1) { squeeze.forward(preNorm.outputs, weights: net.weights) }
+        net.time(.normConv1x1) {
+            squeeze.forward(inputs, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
+        }
         net.time(.batchNorm) { midNorm.forward([squeeze.output], parameters: net.parameters, state: net.state, training: training) }
         net.time(.modulated) { conv.forward(midNorm.outputs[0], parameters: net.parameters) }
     }
 
-    /// The BatchNorm outputs' gradients are pooled: each is zeroed right before its consumer writes it.
+    /// Runs after every consumer of `output`: first adds their deferred BatchNorm terms into its
+    /// gradient. The mid BatchNorm's output gradient is pooled: zeroed right before it is written.
     func backward(_ inputs: [Activation], _ net: NetworkState) {
+        net.time(.normConv1x1) { output.statistics.applyGradientCorrection(to: output) }
         net.time(.modulated) {
             midNorm.outputs[0].prepareGradient()
             conv.backward(midNorm.outputs[0], parameters: net.parameters)
         }
         net.time(.batchNorm) { midNorm.backward([squeeze.output], parameters: net.parameters) }
-        net.time(.conv1x1) {
-            for o in preNorm.outputs { o.prepareGradient() }
-            squeeze.backward(preNorm.outputs, weights: net.weights)
-        }
-        net.time(.batchNorm) { preNorm.backward(inputs, parameters: net.parameters) }
+        net.time(.normConv1x1) { squeeze.backward(inputs, parameters: net.parameters, weights: net.weights) }
     }
 
     /// The activations whose gradients persist through the backward pass (zeroed once per step).
@@ -60,12 +57,15 @@ final class NetworkState {
     }
 
     enum KernelKind: String {
-        case conv1x1 = "1x1 conv", modulated = "modulated 3x3", batchNorm = "BatchNorm+ReLU", stem = "stem 3x3",
+        case normConv1x1 = "BN-ReLU-1x1 (fused)", conv1x1 = "1x1 conv", modulated = "modulated 3x3", batchNorm = "BatchNorm+ReLU", stem = "stem 3x3",
              pooling = "pooling", head = "head + loss", other = "other"
     }
 
+    /// Set by the model around its forward and backward passes, to split the profile by pass.
+    var pass = "forward"
+
     @inline(__always) func time<T>(_ kind: KernelKind, _ body: () -> T) -> T {
-        if let profile { return profile.measure(kind.rawValue, body) }
+        if let profile { return profile.measure("\(kind.rawValue) \(pass)", body) }
         return body()
     }
 }
@@ -112,15 +112,13 @@ final class CliqueBlock {
         func layer(stage: Int, i: Int, sources: [Int], parts: [Int]) -> CliqueLayer {
             let fanIn = parts.reduce(0, +)
             let prefix = "\(name).stage\(stage).\(i)"
-            let pre = BatchNorm(name: "\(prefix).bn1", partChannels: parts, height: size, width: size, relu: true,
-                                parameters: parameters, state: state, gradientPool: pool)
-            let squeeze = Conv1x1(weights: sources.map { w[$0][i]! }, partChannels: parts, outChannels: c,
-                                  alpha: binary1x1 ? mcDonnellScale(fanIn: fanIn) : 1, binary: binary1x1,
-                                  height: size, width: size)
+            let squeeze = BatchNormReLUConv1x1(normName: "\(prefix).bn1", weights: sources.map { w[$0][i]! }, partChannels: parts,
+                                               outChannels: c, alpha: binary1x1 ? mcDonnellScale(fanIn: fanIn) : 1,
+                                               binary: binary1x1, height: size, width: size, parameters: parameters, state: state)
             let mid = BatchNorm(name: "\(prefix).bn2", partChannels: [c], height: size, width: size, relu: true,
                                 parameters: parameters, state: state, gradientPool: pool)
             let conv = ModulatedConv(filter: filters[i - 1], mfilter: shared, k: k, height: size, width: size)
-            return CliqueLayer(preNorm: pre, squeeze: squeeze, midNorm: mid, conv: conv)
+            return CliqueLayer(squeeze: squeeze, midNorm: mid, conv: conv)
         }
         // Stage-I layer i reads [X0, X1..X(i-1)]; Stage-II layer i reads every other layer, ascending.
         stage1 = (1...L).map { i in
@@ -150,11 +148,20 @@ final class CliqueBlock {
     }
 
     /// Every consumer of a layer's output runs before its producer: Stage-II from the last layer
-    /// down, then Stage-I from the last layer down.
+    /// down, then Stage-I from the last layer down. The block's other consumers (its pool, the
+    /// next transition) must have run before; x0's deferred BatchNorm terms are added last, so
+    /// they must also include the block pool's.
     func backward(_ x0: Activation, _ net: NetworkState) {
         for i in stride(from: layers, through: 1, by: -1) { stage2[i - 1].backward(stage2Inputs(i), net) }
         for i in stride(from: layers, through: 1, by: -1) { stage1[i - 1].backward(stage1Inputs(i, x0: x0), net) }
         net.time(.modulated) { for f in filters { f.foldGradient(parameters: net.parameters) } }
+        net.time(.normConv1x1) { x0.statistics.applyGradientCorrection(to: x0) }
+    }
+
+    /// Each fused BN-ReLU-1x1 layer with the inputs it reads (for tests that locate ReLU kinks).
+    func fusedLayers(x0: Activation) -> [(BatchNormReLUConv1x1, [Activation])] {
+        (1...layers).map { (stage1[$0 - 1].squeeze, stage1Inputs($0, x0: x0)) }
+            + (1...layers).map { (stage2[$0 - 1].squeeze, stage2Inputs($0)) }
     }
 
     var activations: [Activation] { (stage1 + stage2).flatMap(\.activations) }

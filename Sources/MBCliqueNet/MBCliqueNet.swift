@@ -27,6 +27,8 @@ public final class MBCliqueNet {
     let headNorm: BatchNorm
     let loss: SoftmaxCrossEntropy
     private var allActivations: [Activation] = []
+    /// The feature maps read by fused BN-ReLU-1x1 layers (their producers add the deferred terms).
+    private var normalizedActivations: [Activation] = []
 
     public init(config: ModelConfig) throws {
         try config.validate()
@@ -56,7 +58,7 @@ public final class MBCliqueNet {
             featureOffset += pool.featureChannels
             if b < config.widths.count - 1 {
                 let t = Transition(name: "transitions.\(b)", channels: config.layers * c, layers: config.layers,
-                                   size: size, config: config, parameters: parameters, state: state, gradientPool: net.gradientPool)
+                                   size: size, config: config, parameters: parameters, state: state)
                 transitions.append(t)
                 size /= 2
                 a = config.layers * c
@@ -79,6 +81,7 @@ public final class MBCliqueNet {
         state.allocate()
         allActivations = [x0] + blocks.flatMap(\.activations) + transitions.flatMap(\.activations)
             + pools.flatMap(\.activations) + [features, headConv.output]
+        normalizedActivations = [x0] + transitions.map(\.output) + blocks.flatMap { ($0.stage1 + $0.stage2).map(\.output) }
         precondition(allActivations.allSatisfy { !$0.sharesGradient }, "pooled gradients are zeroed by their consumers")
     }
 
@@ -88,13 +91,20 @@ public final class MBCliqueNet {
         set { net.profile = newValue }
     }
 
-    /// The outputs of every fused BatchNorm-ReLU, whose sign pattern locates the ReLU kinks.
-    var reluOutputs: [Activation] {
-        var out: [Activation] = []
-        for layer in blocks.flatMap({ $0.stage1 + $0.stage2 }) { out += layer.preNorm.outputs + layer.midNorm.outputs }
-        for t in transitions { out += t.norm.outputs }
-        for p in pools { out += (p.compression?.norm.outputs ?? []) + p.norm.outputs }
-        return out
+    /// Calls `body` with every BN-ReLU output of the last forward, whose sign pattern locates the
+    /// ReLU kinks (for tests); the fused layers' outputs are recomputed image by image.
+    func forEachReLUOutput(_ body: ([Float]) -> Void) {
+        for (b, block) in blocks.enumerated() {
+            let x0 = b == 0 ? self.x0 : transitions[b - 1].output
+            var fused = block.fusedLayers(x0: x0)
+            if b < transitions.count { fused.append((transitions[b].conv, block.stage2Outputs)) }
+            if let c = pools[b].compression { fused.append((c, [x0] + block.stage2Outputs)) }
+            for (layer, inputs) in fused {
+                for img in 0..<x0.n { body(layer.normalizedInput(inputs, image: img)) }
+            }
+            for layer in block.stage1 + block.stage2 { body(layer.midNorm.outputs[0].value.array(count: layer.midNorm.outputs[0].count)) }
+            for part in pools[b].norm.outputs { body(part.value.array(count: part.count)) }
+        }
     }
 
     /// Draws every parameter from `seed` (spec section 5): modulated C and M ~ N(0, 2/n) with
@@ -120,18 +130,18 @@ public final class MBCliqueNet {
             for f in block.filters { fill(f.latent, std: he(n)) }
             fill(block.mfilter, std: he(n))
             for layer in block.stage1 + block.stage2 {
-                layer.preNorm.initialize(parameters: parameters, state: state)
+                layer.squeeze.norm.initialize(parameters: parameters, state: state)
                 layer.midNorm.initialize(parameters: parameters, state: state)
             }
         }
         for t in transitions {
-            t.norm.initialize(parameters: parameters, state: state)
+            t.conv.norm.initialize(parameters: parameters, state: state)
             fill(t.conv.weights[0], std: he(t.conv.inChannels))
         }
         for p in pools {
             if let c = p.compression {
                 c.norm.initialize(parameters: parameters, state: state)
-                fill(c.conv.weights[0], std: he(c.conv.inChannels))
+                fill(c.weights[0], std: he(c.inChannels))
             }
             p.norm.initialize(parameters: parameters, state: state)
         }
@@ -150,6 +160,7 @@ public final class MBCliqueNet {
     /// next forward. `training` selects batch statistics (and updates the running ones).
     @discardableResult
     public func forward(images: UnsafePointer<Float>, count n: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        net.pass = "forward"
         input.resize(batch: n)
         input.value.pointer.update(from: images, count: input.count)
         net.time(.stem) {
@@ -183,6 +194,7 @@ public final class MBCliqueNet {
     @discardableResult
     public func trainStep(images: UnsafePointer<Float>, labels: UnsafePointer<Int32>, count n: Int) -> SoftmaxCrossEntropy.Result {
         forward(images: images, count: n, training: true)
+        net.pass = "backward"
         let result = net.time(.head) { loss(labels: labels, gradient: true) }
         backward(logitGradient: loss.logitGradient.pointer)
         return result
@@ -190,6 +202,7 @@ public final class MBCliqueNet {
 
     /// Backward from dLoss/dlogits (N, classes) after a training forward.
     public func backward(logitGradient: UnsafePointer<Float>) {
+        net.pass = "backward"
         net.time(.other) { for a in allActivations { a.prepareGradient() } }
         let logits = headNorm.outputs[0]
         net.time(.head) {
@@ -206,6 +219,8 @@ public final class MBCliqueNet {
             blocks[b].backward(blockInput, net)
             if b > 0 { transitions[b - 1].backward(blocks[b - 1].stage2Outputs, net) }
         }
+        precondition(!normalizedActivations.contains { $0.statistics.hasPendingCorrection },
+                     "a deferred BatchNorm gradient term was never applied")
         net.time(.stem) {
             stemConv.backward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha,
                               output: x0, weightGradient: parameters.gradient(stemWeight), inputGradient: false)
@@ -219,54 +234,46 @@ public final class MBCliqueNet {
     }
 }
 
-/// Transition between blocks: BN-ReLU over Stage-II → 1x1 conv (L·c → L·c) → 2x2 average pool.
+/// Transition between blocks: BN-ReLU over Stage-II → 1x1 conv (L·c → L·c) (fused) → 2x2 average pool.
 final class Transition {
-    let norm: BatchNorm
-    let conv: Conv1x1
+    let conv: BatchNormReLUConv1x1
     let pool: AveragePool2x2
 
     init(name: String, channels: Int, layers: Int, size: Int, config: ModelConfig,
-         parameters: TensorStore, state: TensorStore, gradientPool: GradientPool) {
+         parameters: TensorStore, state: TensorStore) {
         let binary = config.binarize.binarizes(.transition)
-        norm = BatchNorm(name: "\(name).bn", partChannels: Array(repeating: channels / layers, count: layers),
-                         height: size, width: size, relu: true, parameters: parameters, state: state, gradientPool: gradientPool)
+        let norm = BatchNormParameters(name: "\(name).bn", channels: channels, parameters: parameters, state: state)
         let w = parameters.declare("\(name).conv.weight", shape: [channels, channels, 1, 1],
                                    group: ConvKind.transition.rawValue, binary: binary, isConvWeight: true)
         // The 1x1 conv reads the L Stage-II parts; its weight is one (Lc, Lc) tensor, split by columns.
-        conv = Conv1x1(weight: w, partChannels: Array(repeating: channels / layers, count: layers),
-                            outChannels: channels, alpha: binary ? mcDonnellScale(fanIn: channels) : 1, binary: binary,
-                            height: size, width: size)
+        conv = BatchNormReLUConv1x1(norm: norm, weights: [w], partChannels: Array(repeating: channels / layers, count: layers),
+                                    outChannels: channels, alpha: binary ? mcDonnellScale(fanIn: channels) : 1, binary: binary,
+                                    height: size, width: size)
         pool = AveragePool2x2(channels: channels, inputHeight: size, inputWidth: size)
     }
 
     var output: Activation { pool.output }
 
     func forward(_ s2: [Activation], _ net: NetworkState, training: Bool) {
-        net.time(.batchNorm) { norm.forward(s2, parameters: net.parameters, state: net.state, training: training) }
-        net.time(.conv1x1) { conv.forward(norm.outputs, weights: net.weights) }
+        net.time(.normConv1x1) {
+            conv.forward(s2, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
+        }
         net.time(.pooling) { pool.forward(conv.output) }
     }
 
+    /// Runs after every consumer of `output` (the next block and its pool).
     func backward(_ s2: [Activation], _ net: NetworkState) {
         net.time(.pooling) { pool.backward(conv.output) }
-        net.time(.conv1x1) {
-            for o in norm.outputs { o.prepareGradient() }
-            conv.backward(norm.outputs, weights: net.weights)
-        }
-        net.time(.batchNorm) { norm.backward(s2, parameters: net.parameters) }
+        net.time(.normConv1x1) { conv.backward(s2, parameters: net.parameters, weights: net.weights) }
     }
 
     var activations: [Activation] { [conv.output, pool.output] }
 }
 
-/// Per-block head (spec section 3.6): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋)
-/// → BN-ReLU → global average pool into the block's slice of the feature vector.
+/// Per-block head (spec section 3.6): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋,
+/// fused) → BN-ReLU → global average pool into the block's slice of the feature vector.
 final class BlockPool {
-    struct Compression {
-        let norm: BatchNorm
-        let conv: Conv1x1
-    }
-    let compression: Compression?
+    let compression: BatchNormReLUConv1x1?
     let norm: BatchNorm
     let featureOffset: Int
     let featureChannels: Int
@@ -277,13 +284,12 @@ final class BlockPool {
         self.featureOffset = featureOffset
         if config.compression {
             let binary = config.binarize.binarizes(.compression)
-            let cnorm = BatchNorm(name: "\(name).compress.bn", partChannels: partChannels, height: size, width: size,
-                                  relu: true, parameters: parameters, state: state, gradientPool: pool)
+            let cnorm = BatchNormParameters(name: "\(name).compress.bn", channels: f, parameters: parameters, state: state)
             let w = parameters.declare("\(name).compress.conv.weight", shape: [f / 2, f, 1, 1],
                                        group: ConvKind.compression.rawValue, binary: binary, isConvWeight: true)
-            let conv = Conv1x1(weight: w, partChannels: partChannels, outChannels: f / 2,
-                                    alpha: binary ? mcDonnellScale(fanIn: f) : 1, binary: binary, height: size, width: size)
-            compression = Compression(norm: cnorm, conv: conv)
+            compression = BatchNormReLUConv1x1(norm: cnorm, weights: [w], partChannels: partChannels, outChannels: f / 2,
+                                               alpha: binary ? mcDonnellScale(fanIn: f) : 1, binary: binary,
+                                               height: size, width: size)
             featureChannels = f / 2
             norm = BatchNorm(name: "\(name).bn", partChannels: [f / 2], height: size, width: size, relu: true,
                              parameters: parameters, state: state, gradientPool: pool)
@@ -296,14 +302,15 @@ final class BlockPool {
     }
 
     private func normInputs(x0: Activation, stage2: [Activation]) -> [Activation] {
-        if let c = compression { return [c.conv.output] }
+        if let c = compression { return [c.output] }
         return [x0] + stage2
     }
 
     func forward(x0: Activation, stage2: [Activation], into features: Activation, _ net: NetworkState, training: Bool) {
         if let c = compression {
-            net.time(.batchNorm) { c.norm.forward([x0] + stage2, parameters: net.parameters, state: net.state, training: training) }
-            net.time(.conv1x1) { c.conv.forward(c.norm.outputs, weights: net.weights) }
+            net.time(.normConv1x1) {
+                c.forward([x0] + stage2, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
+            }
         }
         net.time(.batchNorm) {
             norm.forward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters, state: net.state, training: training)
@@ -328,13 +335,9 @@ final class BlockPool {
         }
         net.time(.batchNorm) { norm.backward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters) }
         if let c = compression {
-            net.time(.conv1x1) {
-                for o in c.norm.outputs { o.prepareGradient() }
-                c.conv.backward(c.norm.outputs, weights: net.weights)
-            }
-            net.time(.batchNorm) { c.norm.backward([x0] + stage2, parameters: net.parameters) }
+            net.time(.normConv1x1) { c.backward([x0] + stage2, parameters: net.parameters, weights: net.weights) }
         }
     }
 
-    var activations: [Activation] { compression.map { [$0.conv.output] } ?? [] }
+    var activations: [Activation] { compression.map { [$0.output] } ?? [] }
 }

@@ -91,9 +91,11 @@ extension MBCliqueNet {
     /// Forward multiply-adds per image of every conv, by kind: (kind, factored, naive).
     func multiplyAddsByKind() -> [(String, Int, Int)] {
         var out: [(String, Int, Int)] = []
-        func conv1x1(_ kind: ConvKind, _ c: Conv1x1) {
-            let macs = c.outChannels * c.inChannels * c.output.plane
-            out.append((kind.rawValue, macs, macs))
+        func conv1x1(_ kind: ConvKind, out o: Int, in c: Int, plane: Int) {
+            out.append((kind.rawValue, o * c * plane, o * c * plane))
+        }
+        func conv1x1(_ kind: ConvKind, _ c: BatchNormReLUConv1x1) {
+            conv1x1(kind, out: c.outChannels, in: c.inChannels, plane: c.output.plane)
         }
         let stem = 9 * config.stemChannels * config.inChannels * x0.plane
         out.append((ConvKind.stem.rawValue, stem, stem))
@@ -106,8 +108,8 @@ extension MBCliqueNet {
             }
         }
         for t in transitions { conv1x1(.transition, t.conv) }
-        for p in pools { if let c = p.compression { conv1x1(.compression, c.conv) } }
-        conv1x1(.head, headConv)
+        for p in pools { if let c = p.compression { conv1x1(.compression, c) } }
+        conv1x1(.head, out: headConv.outChannels, in: headConv.inChannels, plane: 1)
         return out
     }
 }

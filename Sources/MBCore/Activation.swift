@@ -11,6 +11,8 @@ public final class Activation {
     public let grad: Buffer       // (N, C, H, W)
     /// True when `grad` is a buffer shared with other transient gradients.
     public let sharesGradient: Bool
+    /// Batch mean and variance per channel, shared by the BatchNorms that read this map.
+    public let statistics = BatchStatistics()
 
     public init(channels: Int, height: Int, width: Int, sharedGradient: Buffer? = nil) {
         c = channels
@@ -24,9 +26,11 @@ public final class Activation {
     public var perImage: Int { c * h * w }
     public var count: Int { n * c * h * w }
 
-    /// Sets the batch size, growing the buffers if needed (a warm step allocates nothing).
+    /// Sets the batch size, growing the buffers if needed (a warm step allocates nothing). The
+    /// producer calls it before writing `value`; it marks the statistics stale.
     public func resize(batch: Int) {
         n = batch
+        statistics.isStale = true
         value.ensure(count: count)
     }
 

@@ -56,7 +56,7 @@ func runModelBenchmark(repeats: Int) throws {
                      name, train, 64 / train, trainFlops / train / 1e9, eval, 256 / eval, evalFlops / eval / 1e9))
         let total = profile.seconds.values.reduce(0, +)
         let shares = profile.seconds.sorted { $0.value > $1.value }
-            .map { String(format: "%@ %.0f%%", $0.key, 100 * $0.value / total) }.joined(separator: ", ")
+            .map { String(format: "%@ %.3f s (%.0f%%)", $0.key, $0.value, 100 * $0.value / total) }.joined(separator: ", ")
         print("    training step time by kernel: \(shares)")
     }
 }

@@ -132,7 +132,7 @@ final class ModelTests: XCTestCase {
         }
         let pattern = { () -> Int in
             var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-            for a in model.reluOutputs { positivePattern(a.value.pointer, count: a.count, into: &hash) }
+            model.forEachReLUOutput { values in values.withUnsafeBufferPointer { positivePattern($0.baseAddress!, count: $0.count, into: &hash) } }
             return Int(truncatingIfNeeded: hash)
         }
         var checked = 0, skipped = 0

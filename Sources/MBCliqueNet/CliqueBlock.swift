@@ -1,37 +1,34 @@
 import MBCore
 
-/// One layer use inside a clique block: BN-ReLU over the concatenated inputs → 1x1 conv to c
-/// (fused) → BN-ReLU → modulated 3x3 (c → c).
+/// One layer use inside a clique block: BN-ReLU over the concatenated inputs → 1x1 conv to c →
+/// BN-ReLU → modulated 3x3 (c → c), each BN-ReLU fused into the conv after it.
 final class CliqueLayer {
     let squeeze: BatchNormReLUConv1x1
-    let midNorm: BatchNorm
     let conv: ModulatedConv
 
-    init(squeeze: BatchNormReLUConv1x1, midNorm: BatchNorm, conv: ModulatedConv) {
+    init(squeeze: BatchNormReLUConv1x1, conv: ModulatedConv) {
         self.squeeze = squeeze
-        self.midNorm = midNorm
         self.conv = conv
     }
 
     var output: Activation { conv.output }
+    var midNorm: PreActivation { conv.preActivation! }
 
     func forward(_ inputs: [Activation], _ net: NetworkState, training: Bool) {
         net.time(.normConv1x1) {
             squeeze.forward(inputs, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
         }
-        net.time(.batchNorm) { midNorm.forward([squeeze.output], parameters: net.parameters, state: net.state, training: training) }
-        net.time(.modulated) { conv.forward(midNorm.outputs[0], parameters: net.parameters) }
+        net.time(.modulated) { conv.forward(squeeze.output, parameters: net.parameters, state: net.state, training: training) }
     }
 
     /// Runs after every consumer of `output`: first adds their deferred BatchNorm terms into its
-    /// gradient. The mid BatchNorm's output gradient is pooled: zeroed right before it is written.
+    /// gradient (and the modulated conv's into the squeeze output's, before the squeeze reads it).
     func backward(_ inputs: [Activation], _ net: NetworkState) {
         net.time(.normConv1x1) { output.statistics.applyGradientCorrection(to: output) }
         net.time(.modulated) {
-            midNorm.outputs[0].prepareGradient()
-            conv.backward(midNorm.outputs[0], parameters: net.parameters)
+            conv.backward(squeeze.output, parameters: net.parameters)
+            squeeze.output.statistics.applyGradientCorrection(to: squeeze.output)
         }
-        net.time(.batchNorm) { midNorm.backward([squeeze.output], parameters: net.parameters) }
         net.time(.normConv1x1) { squeeze.backward(inputs, parameters: net.parameters, weights: net.weights) }
     }
 
@@ -85,7 +82,7 @@ final class CliqueBlock {
     let stage2: [CliqueLayer]
 
     init(name: String, inputChannels a: Int, width c: Int, layers L: Int, k: Int, size: Int,
-         config: ModelConfig, parameters: TensorStore, state: TensorStore, pool: GradientPool) {
+         config: ModelConfig, parameters: TensorStore, state: TensorStore) {
         inputChannels = a
         width = c
         layers = L
@@ -115,10 +112,10 @@ final class CliqueBlock {
             let squeeze = BatchNormReLUConv1x1(normName: "\(prefix).bn1", weights: sources.map { w[$0][i]! }, partChannels: parts,
                                                outChannels: c, alpha: binary1x1 ? mcDonnellScale(fanIn: fanIn) : 1,
                                                binary: binary1x1, height: size, width: size, parameters: parameters, state: state)
-            let mid = BatchNorm(name: "\(prefix).bn2", partChannels: [c], height: size, width: size, relu: true,
-                                parameters: parameters, state: state, gradientPool: pool)
-            let conv = ModulatedConv(filter: filters[i - 1], mfilter: shared, k: k, height: size, width: size)
-            return CliqueLayer(squeeze: squeeze, midNorm: mid, conv: conv)
+            let mid = BatchNormParameters(name: "\(prefix).bn2", channels: c, parameters: parameters, state: state)
+            let conv = ModulatedConv(filter: filters[i - 1], mfilter: shared, k: k, height: size, width: size,
+                                     preActivation: PreActivation(norm: mid, partChannels: [c], height: size, width: size))
+            return CliqueLayer(squeeze: squeeze, conv: conv)
         }
         // Stage-I layer i reads [X0, X1..X(i-1)]; Stage-II layer i reads every other layer, ascending.
         stage1 = (1...L).map { i in
@@ -158,10 +155,11 @@ final class CliqueBlock {
         net.time(.normConv1x1) { x0.statistics.applyGradientCorrection(to: x0) }
     }
 
-    /// Each fused BN-ReLU-1x1 layer with the inputs it reads (for tests that locate ReLU kinks).
-    func fusedLayers(x0: Activation) -> [(BatchNormReLUConv1x1, [Activation])] {
-        (1...layers).map { (stage1[$0 - 1].squeeze, stage1Inputs($0, x0: x0)) }
-            + (1...layers).map { (stage2[$0 - 1].squeeze, stage2Inputs($0)) }
+    /// Each pre-activation BN-ReLU with the inputs it reads (for tests that locate ReLU kinks).
+    func preActivations(x0: Activation) -> [(PreActivation, [Activation])] {
+        (1...layers).map { (stage1[$0 - 1].squeeze.input, stage1Inputs($0, x0: x0)) }
+            + (1...layers).map { (stage2[$0 - 1].squeeze.input, stage2Inputs($0)) }
+            + (stage1 + stage2).map { ($0.midNorm, [$0.squeeze.output]) }
     }
 
     var activations: [Activation] { (stage1 + stage2).flatMap(\.activations) }

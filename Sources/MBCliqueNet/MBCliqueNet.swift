@@ -49,7 +49,7 @@ public final class MBCliqueNet {
         var featureOffset = 0
         for (b, c) in config.widths.enumerated() {
             let block = CliqueBlock(name: "blocks.\(b)", inputChannels: a, width: c, layers: config.layers, k: config.k,
-                                    size: size, config: config, parameters: parameters, state: state, pool: net.gradientPool)
+                                    size: size, config: config, parameters: parameters, state: state)
             blocks.append(block)
             let pool = BlockPool(name: "pools.\(b)", partChannels: [a] + Array(repeating: c, count: config.layers),
                                  size: size, featureOffset: featureOffset, config: config,
@@ -81,7 +81,8 @@ public final class MBCliqueNet {
         state.allocate()
         allActivations = [x0] + blocks.flatMap(\.activations) + transitions.flatMap(\.activations)
             + pools.flatMap(\.activations) + [features, headConv.output]
-        normalizedActivations = [x0] + transitions.map(\.output) + blocks.flatMap { ($0.stage1 + $0.stage2).map(\.output) }
+        normalizedActivations = [x0] + transitions.map(\.output)
+            + blocks.flatMap { ($0.stage1 + $0.stage2).flatMap { [$0.output, $0.squeeze.output] } }
         precondition(allActivations.allSatisfy { !$0.sharesGradient }, "pooled gradients are zeroed by their consumers")
     }
 
@@ -92,18 +93,17 @@ public final class MBCliqueNet {
     }
 
     /// Calls `body` with every BN-ReLU output of the last forward, whose sign pattern locates the
-    /// ReLU kinks (for tests); the fused layers' outputs are recomputed image by image.
-    func forEachReLUOutput(_ body: ([Float]) -> Void) {
+    /// ReLU kinks (for tests); the fused ones are recomputed image by image.
+    func forEachReLUOutput(_ body: (UnsafePointer<Float>, Int) -> Void) {
         for (b, block) in blocks.enumerated() {
             let x0 = b == 0 ? self.x0 : transitions[b - 1].output
-            var fused = block.fusedLayers(x0: x0)
-            if b < transitions.count { fused.append((transitions[b].conv, block.stage2Outputs)) }
-            if let c = pools[b].compression { fused.append((c, [x0] + block.stage2Outputs)) }
-            for (layer, inputs) in fused {
-                for img in 0..<x0.n { body(layer.normalizedInput(inputs, image: img)) }
+            var fused = block.preActivations(x0: x0)
+            if b < transitions.count { fused.append((transitions[b].conv.input, block.stage2Outputs)) }
+            if let c = pools[b].compression { fused.append((c.input, [x0] + block.stage2Outputs)) }
+            for (preActivation, inputs) in fused {
+                for img in 0..<x0.n { body(preActivation.normalize(inputs, image: img), preActivation.channels * x0.plane) }
             }
-            for layer in block.stage1 + block.stage2 { body(layer.midNorm.outputs[0].value.array(count: layer.midNorm.outputs[0].count)) }
-            for part in pools[b].norm.outputs { body(part.value.array(count: part.count)) }
+            for part in pools[b].norm.outputs { body(part.value.pointer, part.count) }
         }
     }
 
@@ -131,7 +131,7 @@ public final class MBCliqueNet {
             fill(block.mfilter, std: he(n))
             for layer in block.stage1 + block.stage2 {
                 layer.squeeze.norm.initialize(parameters: parameters, state: state)
-                layer.midNorm.initialize(parameters: parameters, state: state)
+                layer.midNorm.norm.initialize(parameters: parameters, state: state)
             }
         }
         for t in transitions {

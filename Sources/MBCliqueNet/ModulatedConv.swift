@@ -61,13 +61,20 @@ public final class ModulatedConv {
     public let mfilter: TensorRef   // (k, 3, 3), shared by the block
     public let k: Int
     public let output: Activation
+    /// With a pre-activation BN-ReLU, the conv reads relu(BN(x)) image by image from its scratch
+    /// matrix instead of x itself (and hands its input gradient back through it).
+    public let preActivation: PreActivation?
+    private let inputGradient = Buffer()   // (C_in, H·W) for one image, with a pre-activation
     private let g = Buffer()        // pad + (N, 9·O', H·W) + pad: the forward GEMM, kept for dM
     private let dg = Buffer()       // (9·O', H·W) for one image
     private let dyPadded = Buffer() // pad + (O, H·W) + pad: dY of one image
     private let masks: Buffer       // (9, H·W): 1 where tap t of pixel p reads inside the image
     private let pad: Int            // W + 1 floats before and after the padded buffers
 
-    public init(filter: ModulatedFilter, mfilter: TensorRef, k: Int, height: Int, width: Int) {
+    public init(filter: ModulatedFilter, mfilter: TensorRef, k: Int, height: Int, width: Int,
+                preActivation: PreActivation? = nil) {
+        precondition(preActivation.map { $0.channels == filter.inChannels } ?? true)
+        self.preActivation = preActivation
         self.filter = filter
         self.mfilter = mfilter
         self.k = k
@@ -86,8 +93,16 @@ public final class ModulatedConv {
 
     @inline(__always) func offset(_ t: Int, width w: Int) -> Int { (t / 3 - 1) * w + (t % 3 - 1) }
 
-    public func forward(_ x: Activation, parameters: TensorStore) {
+    /// The conv's input for image `img`: x itself, or relu(BN(x)) recomputed into the scratch.
+    private func source(_ x: Activation, image img: Int) -> UnsafePointer<Float> {
+        if let preActivation { return UnsafePointer(preActivation.normalize([x], image: img)) }
+        return UnsafePointer(x.value.pointer + img * x.perImage)
+    }
+
+    /// `state` and `training` are read only with a pre-activation (BatchNorm statistics).
+    public func forward(_ x: Activation, parameters: TensorStore, state: TensorStore? = nil, training: Bool = false) {
         precondition(x.c == filter.inChannels)
+        preActivation?.prepare([x], parameters: parameters, state: state!, training: training)
         output.resize(batch: x.n)
         let hw = x.plane, rows = 9 * filter.filters
         // Grown with zeroed padding; the padding is never written afterwards.
@@ -97,8 +112,7 @@ public final class ModulatedConv {
         let m = parameters.value(mfilter)
         for img in 0..<x.n {
             let gi = g.pointer + pad + img * rows * hw
-            gemm(m: rows, n: hw, k: x.c, a: filter.bcat.pointer, lda: x.c,
-                 b: x.value.pointer + img * x.perImage, ldb: hw, c: gi, ldc: hw)
+            gemm(m: rows, n: hw, k: x.c, a: filter.bcat.pointer, lda: x.c, b: source(x, image: img), ldb: hw, c: gi, ldc: hw)
             shiftSum(g: gi, m: m, into: output.value.pointer + img * output.perImage, width: x.w, plane: hw)
         }
     }
@@ -139,8 +153,11 @@ public final class ModulatedConv {
         }
     }
 
-    /// Accumulates dX into `x.grad`, dBcat into the filter, dM into the M-filter's gradient.
+    /// Accumulates dX into `x.grad` (with a pre-activation, part of it deferred: see
+    /// `PreActivation`), dBcat into the filter, dM into the M-filter's gradient.
     public func backward(_ x: Activation, parameters: TensorStore) {
+        preActivation?.beginBackward()
+        if preActivation != nil { inputGradient.ensure(count: x.perImage) }
         let hw = x.plane, w = x.w, of = filter.filters, rows = 9 * of, o = output.c
         dg.ensure(count: rows * hw)
         dyPadded.ensure(count: o * hw + 2 * pad)
@@ -188,11 +205,19 @@ public final class ModulatedConv {
                     }
                 }
             }
-            gemm(transposeA: true, m: x.c, n: hw, k: rows, a: filter.bcat.pointer, lda: x.c, b: dg.pointer, ldb: hw,
-                 beta: 1, c: x.grad.pointer + img * x.perImage, ldc: hw)
+            let input = source(x, image: img)
             gemm(transposeB: true, m: rows, n: x.c, k: hw, a: dg.pointer, lda: hw,
-                 b: x.value.pointer + img * x.perImage, ldb: hw, beta: 1, c: filter.dBcat.pointer, ldc: x.c)
+                 b: input, ldb: hw, beta: 1, c: filter.dBcat.pointer, ldc: x.c)
+            if let preActivation {
+                gemm(transposeA: true, m: x.c, n: hw, k: rows, a: filter.bcat.pointer, lda: x.c, b: dg.pointer, ldb: hw,
+                     c: inputGradient.pointer, ldc: hw)
+                preActivation.accumulateInputGradient([x], image: img, from: inputGradient.pointer)
+            } else {
+                gemm(transposeA: true, m: x.c, n: hw, k: rows, a: filter.bcat.pointer, lda: x.c, b: dg.pointer, ldb: hw,
+                     beta: 1, c: x.grad.pointer + img * x.perImage, ldc: hw)
+            }
         }
+        preActivation?.finishBackward([x], parameters: parameters)
         for t in 0..<9 {
             for j in 0..<k { dm[j * 9 + t] += dmSums[t * k + j].sum() }
         }

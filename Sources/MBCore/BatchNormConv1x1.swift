@@ -96,31 +96,18 @@ public struct BatchNormParameters {
     }
 }
 
-/// Pre-activation BN-ReLU followed by a 1x1 conv over the parts of a channel concatenation:
-/// `Y = alpha · W · relu(BN([X_1, ..., X_P]))`, the layer CliqueNet repeats everywhere.
+/// Pre-activation BN-ReLU over the parts of a channel concatenation, applied one image at a time
+/// into a (ΣC_p, H·W) scratch matrix that the next layer's GEMM reads while it is in cache.
 ///
-/// The same function as `BatchNorm(relu: true)` then `Conv1x1` (its naive reference in the
-/// tests), computed image by image so the normalised input never leaves the cache: the parts of
-/// one image are normalised into a (ΣC_p, H·W) scratch matrix, which is then one GEMM with the
-/// concatenated weight (O, ΣC_p). Backward recomputes that matrix instead of keeping it, so the
-/// layer stores nothing per image. The input gradient's per-channel terms are deferred to the
-/// inputs' `BatchStatistics` (see there); the producer of each input applies them.
-public final class BatchNormReLUConv1x1 {
+/// Nothing is stored per image: the consumer's backward recomputes the image's matrix
+/// (`normalize`) and hands back its gradient (`accumulateInputGradient`). The input gradient's
+/// per-channel terms are deferred to the inputs' `BatchStatistics` (see there), whose producers
+/// apply them. `BatchNorm(relu: true)` is the naive reference.
+public final class PreActivation {
     public let norm: BatchNormParameters
-    public let weights: [TensorRef]
     public let partChannels: [Int]
-    public let outChannels: Int
-    public let alpha: Float
-    public let binary: Bool
-    public let output: Activation
-    /// Where part p's columns start in its weight tensor, and that tensor's row length.
-    private let columnOffsets: [Int]
-    private let rowLength: [Int]
-    public let inChannels: Int                  // ΣC_p
-    private let concatenatedWeight: Buffer      // (O, ΣC_p): the forward weights of every part side by side
-    private let weightGradient: Buffer          // (O, ΣC_p)
+    public let channels: Int                    // ΣC_p
     private let normalized: Buffer              // (ΣC_p, H·W) for one image
-    private let inputGradient: Buffer           // (ΣC_p, H·W) for one image
     // Per channel, from the last forward: y = max((x − mean)·scale + shift, 0).
     private let mean: Buffer
     private let scale: Buffer
@@ -128,90 +115,32 @@ public final class BatchNormReLUConv1x1 {
     private let invStd: Buffer
     private let sums: UnsafeMutablePointer<Double>   // (2, ΣC_p): Σ dz and Σ dz·(x − μ)
 
-    /// Declares the BatchNorm's tensors under `normName`; `weights` are the 1x1 weights of the
-    /// parts in order, each (O, C_p), or one (O, ΣC_p) tensor split by columns.
-    public convenience init(normName: String, weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float,
-                            binary: Bool, height: Int, width: Int, parameters: TensorStore, state: TensorStore) {
-        let norm = BatchNormParameters(name: normName, channels: partChannels.reduce(0, +), parameters: parameters, state: state)
-        self.init(norm: norm, weights: weights, partChannels: partChannels, outChannels: outChannels, alpha: alpha,
-                  binary: binary, height: height, width: width)
-    }
-
-    public init(norm: BatchNormParameters, weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float,
-                binary: Bool, height: Int, width: Int) {
-        let total = partChannels.reduce(0, +)
-        precondition(norm.channels == total)
-        precondition(weights.count == partChannels.count || weights.count == 1)
+    public init(norm: BatchNormParameters, partChannels: [Int], height: Int, width: Int) {
+        channels = partChannels.reduce(0, +)
+        precondition(norm.channels == channels)
         self.norm = norm
         self.partChannels = partChannels
-        self.outChannels = outChannels
-        self.alpha = alpha
-        self.binary = binary
-        inChannels = total
-        if weights.count == partChannels.count {
-            self.weights = weights
-            columnOffsets = Array(repeating: 0, count: weights.count)
-            rowLength = partChannels
-        } else {
-            self.weights = Array(repeating: weights[0], count: partChannels.count)
-            var offsets: [Int] = [], start = 0
-            for c in partChannels { offsets.append(start); start += c }
-            columnOffsets = offsets
-            rowLength = Array(repeating: total, count: partChannels.count)
-        }
-        output = Activation(channels: outChannels, height: height, width: width)
-        concatenatedWeight = Buffer(count: outChannels * total)
-        weightGradient = Buffer(count: outChannels * total)
-        normalized = Buffer(count: total * height * width)
-        inputGradient = Buffer(count: total * height * width)
-        mean = Buffer(count: total)
-        scale = Buffer(count: total)
-        shift = Buffer(count: total)
-        invStd = Buffer(count: total)
-        sums = .allocate(capacity: 2 * total)
+        normalized = Buffer(count: channels * height * width)
+        mean = Buffer(count: channels)
+        scale = Buffer(count: channels)
+        shift = Buffer(count: channels)
+        invStd = Buffer(count: channels)
+        sums = .allocate(capacity: 2 * channels)
     }
 
     deinit { sums.deallocate() }
 
-    /// Gathers the forward weight of every part into the (O, ΣC_p) matrix.
-    private func gatherWeights(_ store: WeightSource) {
-        var column = 0
-        for p in partChannels.indices {
-            let w = store.forwardWeight(weights[p], binary: binary) + columnOffsets[p]
-            for o in 0..<outChannels {
-                (concatenatedWeight.pointer + o * inChannels + column).update(from: w + o * rowLength[p], count: partChannels[p])
-            }
-            column += partChannels[p]
-        }
-    }
-
-    /// Writes the normalised, rectified parts of image `img` into `normalized`.
-    private func normalize(_ inputs: [Activation], image img: Int) {
-        var row = 0
-        for x in inputs {
-            let hw = x.plane
-            for ch in 0..<x.c {
-                let r = row + ch
-                affine(x.value.pointer + (img * x.c + ch) * hw, into: normalized.pointer + r * hw, count: hw,
-                       mean: mean.pointer[r], scale: scale.pointer[r], shift: shift.pointer[r], relu: true)
-            }
-            row += x.c
-        }
-    }
-
-    /// Training mode normalises with the batch statistics (shared through each input's
-    /// `BatchStatistics`) and updates the running ones; evaluation uses the running statistics.
-    public func forward(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, weights store: WeightSource,
-                        training: Bool) {
+    /// Per-channel affine terms for this forward: training mode takes the batch statistics
+    /// (shared through each input's `BatchStatistics`) and updates the running ones; evaluation
+    /// uses the running statistics.
+    public func prepare(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, training: Bool) {
         precondition(inputs.map(\.c) == partChannels)
-        let n = inputs[0].n, hw = inputs[0].plane
-        output.resize(batch: n)
         let g = parameters.value(norm.gamma), b = parameters.value(norm.beta)
         let rm = state.value(norm.runningMean), rv = state.value(norm.runningVar)
         var row = 0
         for x in inputs {
             if training { x.statistics.refresh(x) }
-            let m = Float(n * hw)
+            let m = Float(x.n * x.plane)
             for ch in 0..<x.c {
                 let r = row + ch
                 if training {
@@ -231,50 +160,56 @@ public final class BatchNormReLUConv1x1 {
             }
             row += x.c
         }
-        gatherWeights(store)
-        for img in 0..<n {
-            normalize(inputs, image: img)
-            gemm(m: outChannels, n: hw, k: inChannels, alpha: alpha, a: concatenatedWeight.pointer, lda: inChannels,
-                 b: normalized.pointer, ldb: hw, c: output.value.pointer + img * outChannels * hw, ldc: hw)
+    }
+
+    /// Writes the normalised, rectified parts of image `img` into the scratch matrix and returns it.
+    @discardableResult
+    public func normalize(_ inputs: [Activation], image img: Int) -> UnsafeMutablePointer<Float> {
+        var row = 0
+        for x in inputs {
+            let hw = x.plane
+            for ch in 0..<x.c {
+                let r = row + ch
+                affine(x.value.pointer + (img * x.c + ch) * hw, into: normalized.pointer + r * hw, count: hw,
+                       mean: mean.pointer[r], scale: scale.pointer[r], shift: shift.pointer[r], relu: true)
+            }
+            row += x.c
+        }
+        return normalized.pointer
+    }
+
+    public func beginBackward() {
+        sums.update(repeating: 0, count: 2 * channels)
+    }
+
+    /// From the gradient of image `img`'s scratch matrix (ΣC_p, H·W), right after `normalize` of
+    /// that image: `grad += a·dz` for each input, and the sums the deferred terms need.
+    public func accumulateInputGradient(_ inputs: [Activation], image img: Int, from dNormalized: UnsafePointer<Float>) {
+        var row = 0
+        for x in inputs {
+            let hw = x.plane
+            for ch in 0..<x.c {
+                let r = row + ch, off = (img * x.c + ch) * hw
+                let (s1, s2) = maskedGradient(dy: dNormalized + r * hw, y: normalized.pointer + r * hw,
+                                              x: x.value.pointer + off, into: x.grad.pointer + off, count: hw,
+                                              mean: mean.pointer[r], scale: scale.pointer[r])
+                sums[r] += Double(s1)
+                sums[channels + r] += Double(s2)
+            }
+            row += x.c
         }
     }
 
-    /// Accumulates dW (latent gradients, no factor alpha for binary weights: identity STE), dγ,
-    /// dβ, and each input's gradient: `a·dz` into `grad` at once, the per-channel terms into its
-    /// `BatchStatistics`. Must follow a training forward on the same inputs.
-    public func backward(_ inputs: [Activation], parameters: TensorStore, weights store: WeightSource) {
-        let n = output.n, hw = output.plane, o = outChannels, total = inChannels
-        let dg = parameters.gradient(norm.gamma), db = parameters.gradient(norm.beta)
-        gatherWeights(store)
-        weightGradient.zero(count: o * total)
-        sums.update(repeating: 0, count: 2 * total)
-        for img in 0..<n {
-            let dy = output.grad.pointer + img * o * hw
-            normalize(inputs, image: img)
-            gemm(transposeB: true, m: o, n: total, k: hw, a: dy, lda: hw, b: normalized.pointer, ldb: hw,
-                 beta: 1, c: weightGradient.pointer, ldc: total)
-            gemm(transposeA: true, m: total, n: hw, k: o, alpha: alpha, a: concatenatedWeight.pointer, lda: total,
-                 b: dy, ldb: hw, c: inputGradient.pointer, ldc: hw)
-            var row = 0
-            for x in inputs {
-                for ch in 0..<x.c {
-                    let r = row + ch, off = (img * x.c + ch) * hw
-                    let (s1, s2) = maskedGradient(dy: inputGradient.pointer + r * hw, y: normalized.pointer + r * hw,
-                                                  x: x.value.pointer + off, into: x.grad.pointer + off, count: hw,
-                                                  mean: mean.pointer[r], scale: scale.pointer[r])
-                    sums[r] += Double(s1)
-                    sums[total + r] += Double(s2)
-                }
-                row += x.c
-            }
-        }
+    /// After every image: dγ, dβ, and each input channel's deferred terms.
+    public func finishBackward(_ inputs: [Activation], parameters: TensorStore) {
         let g = parameters.value(norm.gamma)
-        let m = Float(n * hw)
+        let dg = parameters.gradient(norm.gamma), db = parameters.gradient(norm.beta)
         var row = 0
         for x in inputs {
+            let m = Float(x.n * x.plane)
             for ch in 0..<x.c {
                 let r = row + ch, istd = invStd.pointer[r]
-                let sdz = Float(sums[r]), sdzx = Float(sums[total + r]) * istd
+                let sdz = Float(sums[r]), sdzx = Float(sums[channels + r]) * istd
                 db[r] += sdz
                 dg[r] += sdzx
                 // dx = k·dz − k·istd·(Σdz·x̂/M)·(x − μ) − k·Σdz/M, k = γ·istd; the first term is done.
@@ -283,6 +218,112 @@ public final class BatchNormReLUConv1x1 {
             }
             row += x.c
         }
+    }
+}
+
+/// Pre-activation BN-ReLU followed by a 1x1 conv over the parts of a channel concatenation:
+/// `Y = alpha · W · relu(BN([X_1, ..., X_P]))`, the layer CliqueNet repeats everywhere.
+///
+/// The same function as `BatchNorm(relu: true)` then `Conv1x1` (its naive reference in the
+/// tests), computed image by image so the normalised input never leaves the cache (see
+/// `PreActivation`): one GEMM per image with the concatenated weight (O, ΣC_p).
+public final class BatchNormReLUConv1x1 {
+    public let input: PreActivation
+    public let weights: [TensorRef]
+    public let partChannels: [Int]
+    public let outChannels: Int
+    public let alpha: Float
+    public let binary: Bool
+    public let output: Activation
+    /// Where part p's columns start in its weight tensor, and that tensor's row length.
+    private let columnOffsets: [Int]
+    private let rowLength: [Int]
+    public let inChannels: Int                  // ΣC_p
+    private let concatenatedWeight: Buffer      // (O, ΣC_p): the forward weights of every part side by side
+    private let weightGradient: Buffer          // (O, ΣC_p)
+    private let inputGradient: Buffer           // (ΣC_p, H·W) for one image
+
+    public var norm: BatchNormParameters { input.norm }
+
+    /// Declares the BatchNorm's tensors under `normName`; `weights` are the 1x1 weights of the
+    /// parts in order, each (O, C_p), or one (O, ΣC_p) tensor split by columns.
+    public convenience init(normName: String, weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float,
+                            binary: Bool, height: Int, width: Int, parameters: TensorStore, state: TensorStore) {
+        let norm = BatchNormParameters(name: normName, channels: partChannels.reduce(0, +), parameters: parameters, state: state)
+        self.init(norm: norm, weights: weights, partChannels: partChannels, outChannels: outChannels, alpha: alpha,
+                  binary: binary, height: height, width: width)
+    }
+
+    public init(norm: BatchNormParameters, weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float,
+                binary: Bool, height: Int, width: Int) {
+        let total = partChannels.reduce(0, +)
+        precondition(weights.count == partChannels.count || weights.count == 1)
+        input = PreActivation(norm: norm, partChannels: partChannels, height: height, width: width)
+        self.partChannels = partChannels
+        self.outChannels = outChannels
+        self.alpha = alpha
+        self.binary = binary
+        inChannels = total
+        if weights.count == partChannels.count {
+            self.weights = weights
+            columnOffsets = Array(repeating: 0, count: weights.count)
+            rowLength = partChannels
+        } else {
+            self.weights = Array(repeating: weights[0], count: partChannels.count)
+            var offsets: [Int] = [], start = 0
+            for c in partChannels { offsets.append(start); start += c }
+            columnOffsets = offsets
+            rowLength = Array(repeating: total, count: partChannels.count)
+        }
+        output = Activation(channels: outChannels, height: height, width: width)
+        concatenatedWeight = Buffer(count: outChannels * total)
+        weightGradient = Buffer(count: outChannels * total)
+        inputGradient = Buffer(count: total * height * width)
+    }
+
+    /// Gathers the forward weight of every part into the (O, ΣC_p) matrix.
+    private func gatherWeights(_ store: WeightSource) {
+        var column = 0
+        for p in partChannels.indices {
+            let w = store.forwardWeight(weights[p], binary: binary) + columnOffsets[p]
+            for o in 0..<outChannels {
+                (concatenatedWeight.pointer + o * inChannels + column).update(from: w + o * rowLength[p], count: partChannels[p])
+            }
+            column += partChannels[p]
+        }
+    }
+
+    public func forward(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, weights store: WeightSource,
+                        training: Bool) {
+        let n = inputs[0].n, hw = inputs[0].plane
+        output.resize(batch: n)
+        input.prepare(inputs, parameters: parameters, state: state, training: training)
+        gatherWeights(store)
+        for img in 0..<n {
+            let y = input.normalize(inputs, image: img)
+            gemm(m: outChannels, n: hw, k: inChannels, alpha: alpha, a: concatenatedWeight.pointer, lda: inChannels,
+                 b: y, ldb: hw, c: output.value.pointer + img * outChannels * hw, ldc: hw)
+        }
+    }
+
+    /// Accumulates dW (latent gradients, no factor alpha for binary weights: identity STE), dγ,
+    /// dβ, and each input's gradient (part of it deferred, see `PreActivation`). Must follow a
+    /// training forward on the same inputs.
+    public func backward(_ inputs: [Activation], parameters: TensorStore, weights store: WeightSource) {
+        let n = output.n, hw = output.plane, o = outChannels, total = inChannels
+        gatherWeights(store)
+        weightGradient.zero(count: o * total)
+        input.beginBackward()
+        for img in 0..<n {
+            let dy = output.grad.pointer + img * o * hw
+            let y = input.normalize(inputs, image: img)
+            gemm(transposeB: true, m: o, n: total, k: hw, a: dy, lda: hw, b: y, ldb: hw,
+                 beta: 1, c: weightGradient.pointer, ldc: total)
+            gemm(transposeA: true, m: total, n: hw, k: o, alpha: alpha, a: concatenatedWeight.pointer, lda: total,
+                 b: dy, ldb: hw, c: inputGradient.pointer, ldc: hw)
+            input.accumulateInputGradient(inputs, image: img, from: inputGradient.pointer)
+        }
+        input.finishBackward(inputs, parameters: parameters)
         var column = 0
         for p in partChannels.indices {
             let dw = parameters.gradient(weights[p]) + columnOffsets[p]
@@ -292,13 +333,6 @@ public final class BatchNormReLUConv1x1 {
             }
             column += partChannels[p]
         }
-    }
-
-    /// The rectified, normalised input of image `img` as the last forward computed it
-    /// (ΣC_p, H·W): for tests that locate ReLU kinks.
-    public func normalizedInput(_ inputs: [Activation], image img: Int) -> [Float] {
-        normalize(inputs, image: img)
-        return normalized.array(count: inChannels * inputs[0].plane)
     }
 }
 

@@ -120,4 +120,65 @@ final class ModulatedConvTests: XCTestCase {
         XCTAssertGreaterThan(ratio, 0.25 + 1.0 / 128)
         XCTAssertLessThan(ratio, 0.25 + 1.0 / 64)
     }
+
+    /// The modulated conv with its pre-activation BN-ReLU fused in equals `BatchNorm(relu: true)`
+    /// followed by the plain modulated conv: output, running statistics, dX (after the deferred
+    /// terms are applied), dC, dM, dγ and dβ.
+    func testPreActivatedConvEqualsBatchNormThenConv() {
+        let n = 3, c = 6, o = 8, k = 2, h = 5, w = 4
+        var rng = SplitMix64(seed: 21)
+        let params = TensorStore(withGradients: true), state = TensorStore(withGradients: false)
+        let latent = params.declare("c", shape: [o / k, c, 3, 3], group: "t", binary: true)
+        let mfilter = params.declare("m", shape: [k, 3, 3], group: "t")
+        let fusedNorm = BatchNormParameters(name: "f", channels: c, parameters: params, state: state)
+        let bn = BatchNorm(name: "r", partChannels: [c], height: h, width: w, relu: true, parameters: params, state: state)
+        params.allocate(); state.allocate()
+        fillNormal(params.values.pointer, count: params.count, std: 0.5, rng: &rng)
+        fusedNorm.initialize(parameters: params, state: state)
+        bn.initialize(parameters: params, state: state)
+        fillNormal(params.value(fusedNorm.gamma), count: c, rng: &rng)
+        fillNormal(params.value(fusedNorm.beta), count: c, std: 0.5, rng: &rng)
+        params.value(bn.gamma).update(from: params.value(fusedNorm.gamma), count: c)
+        params.value(bn.beta).update(from: params.value(fusedNorm.beta), count: c)
+        let filter = ModulatedFilter(latent: latent, filters: o / k, inChannels: c, binary: true)
+        let fused = ModulatedConv(filter: filter, mfilter: mfilter, k: k, height: h, width: w,
+                                  preActivation: PreActivation(norm: fusedNorm, partChannels: [c], height: h, width: w))
+        let plain = ModulatedConv(filter: filter, mfilter: mfilter, k: k, height: h, width: w)
+        let x = randomActivation(n: n, c: c, h: h, w: w, rng: &rng)
+        x.resize(batch: n)
+        filter.prepare(parameters: params)
+        for training in [false, true] {
+            fused.forward(x, parameters: params, state: state, training: training)
+            bn.forward([x], parameters: params, state: state, training: training)
+            plain.forward(bn.outputs[0], parameters: params)
+            assertClose(fused.output.value.pointer, plain.output.value.pointer, count: plain.output.count, "Y training=\(training)")
+        }
+        assertClose(state.value(fusedNorm.runningVar), state.value(bn.runningVar), count: c, "running variance")
+        let dy = Buffer(count: fused.output.count)
+        fillNormal(dy.pointer, count: dy.count, rng: &rng)
+        func backward(_ conv: ModulatedConv, input: Activation) -> [Float] {
+            params.zeroGradients()
+            filter.prepare(parameters: params)
+            x.prepareGradient()
+            conv.output.prepareGradient()
+            conv.output.grad.pointer.update(from: dy.pointer, count: dy.count)
+            if conv === plain { input.prepareGradient() }
+            conv.backward(input, parameters: params)
+            filter.foldGradient(parameters: params)
+            if conv === plain { bn.backward([x], parameters: params) } else { x.statistics.applyGradientCorrection(to: x) }
+            return x.grad.array(count: x.count)
+        }
+        let dxFused = backward(fused, input: x)
+        let gradFused = params.gradients!.array(count: params.count)
+        let dxPlain = backward(plain, input: bn.outputs[0])
+        let g = params.gradients!.pointer
+        assertClose(dxFused, dxPlain, count: x.count, "dX")
+        for (t, name) in [(latent, "dC"), (mfilter, "dM")] {
+            gradFused.withUnsafeBufferPointer { assertClose($0.baseAddress! + t.offset, g + t.offset, count: t.count, name) }
+        }
+        gradFused.withUnsafeBufferPointer {
+            assertClose($0.baseAddress! + fusedNorm.gamma.offset, g + bn.gamma.offset, count: c, "dγ")
+            assertClose($0.baseAddress! + fusedNorm.beta.offset, g + bn.beta.offset, count: c, "dβ")
+        }
+    }
 }

@@ -99,19 +99,20 @@ public final class ModulatedConv {
         return UnsafePointer(x.value.pointer + img * x.perImage)
     }
 
-    /// `state` and `training` are read only with a pre-activation (BatchNorm statistics).
-    public func forward(_ x: Activation, parameters: TensorStore, state: TensorStore? = nil, training: Bool = false) {
+    /// Training keeps every image's G for the backward's dM; evaluation (`training: false`)
+    /// reuses one image's worth. With a pre-activation, `state` holds the BatchNorm statistics.
+    public func forward(_ x: Activation, parameters: TensorStore, state: TensorStore? = nil, training: Bool = true) {
         precondition(x.c == filter.inChannels)
         preActivation?.prepare([x], parameters: parameters, state: state!, training: training)
         output.resize(batch: x.n)
-        let hw = x.plane, rows = 9 * filter.filters
-        // Grown with zeroed padding; the padding is never written afterwards.
-        g.ensure(count: x.n * rows * hw + 2 * pad)
-        (g.pointer + pad + x.n * rows * hw).update(repeating: 0, count: pad)
+        let hw = x.plane, rows = 9 * filter.filters, kept = training ? x.n : 1
+        // Zero padding around the used part; reads into it are masked.
+        g.ensure(count: kept * rows * hw + 2 * pad)
+        (g.pointer + pad + kept * rows * hw).update(repeating: 0, count: pad)
         g.pointer.update(repeating: 0, count: pad)
         let m = parameters.value(mfilter)
         for img in 0..<x.n {
-            let gi = g.pointer + pad + img * rows * hw
+            let gi = g.pointer + pad + (training ? img : 0) * rows * hw
             gemm(m: rows, n: hw, k: x.c, a: filter.bcat.pointer, lda: x.c, b: source(x, image: img), ldb: hw, c: gi, ldc: hw)
             shiftSum(g: gi, m: m, into: output.value.pointer + img * output.perImage, width: x.w, plane: hw)
         }

@@ -54,7 +54,7 @@ final class NetworkState {
     }
 
     enum KernelKind: String {
-        case normConv1x1 = "BN-ReLU-1x1 (fused)", conv1x1 = "1x1 conv", modulated = "modulated 3x3", batchNorm = "BatchNorm+ReLU", stem = "stem 3x3",
+        case normConv1x1 = "BN-ReLU-1x1 (fused)", modulated = "modulated 3x3", batchNorm = "BatchNorm+ReLU", stem = "stem 3x3",
              pooling = "pooling", head = "head + loss", other = "other"
     }
 

@@ -44,7 +44,7 @@ final class NetworkState {
 
     /// Set by benchmarks to split the step's time by kernel kind.
     var profile: KernelProfile?
-    /// The shared gradient buffers of every BatchNorm output.
+    /// The shared gradient buffers of the outputs of the unfused BatchNorms (block pools).
     let gradientPool = GradientPool()
 
     init(parameters: TensorStore, state: TensorStore) {

@@ -31,10 +31,6 @@ public final class BatchNorm {
     public static let eps: Float = 1e-5
     public static let momentum: Float = 0.1
 
-    // Cache of the last training forward, per channel.
-    private var mean: [Float]
-    private var invStd: [Float]
-
     /// Declares γ, β (in `parameters`) and the running statistics (in `state`) under `name`.
     /// With `gradientPool`, the outputs' gradients live in the pool's shared buffers: the consumer
     /// zeroes them (`prepareGradient()`) right before writing, and this layer's backward reads
@@ -51,8 +47,6 @@ public final class BatchNorm {
         outputs = partChannels.indices.map { part in
             Activation(channels: partChannels[part], height: height, width: width, sharedGradient: gradientPool?.buffer(part))
         }
-        mean = Array(repeating: 0, count: channels)
-        invStd = Array(repeating: 0, count: channels)
     }
 
     /// γ = 1, β = 0, running mean 0, running variance 1.
@@ -63,6 +57,8 @@ public final class BatchNorm {
         state.value(runningVar).update(repeating: 1, count: channels)
     }
 
+    /// Training mode takes each input's batch statistics (`Activation.statistics`, shared with
+    /// every other BatchNorm that reads it) and updates the running ones.
     public func forward(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, training: Bool) {
         precondition(inputs.count == partChannels.count)
         let g = parameters.value(gamma), b = parameters.value(beta)
@@ -73,23 +69,15 @@ public final class BatchNorm {
             let y = outputs[part]
             y.resize(batch: x.n)
             let hw = x.plane, n = x.n, cp = x.c
-            let m = n * hw
+            if training { x.statistics.refresh(x) }
             for ch in 0..<cp {
                 let gc = channelBase + ch
                 var mu: Float, istd: Float
                 if training {
-                    var sum = 0.0
-                    for img in 0..<n { sum += Double(rowSum(x.value.pointer + (img * cp + ch) * hw, hw)) }
-                    mu = Float(sum / Double(m))
-                    var sq = 0.0
-                    for img in 0..<n { sq += Double(rowSquaredDeviation(x.value.pointer + (img * cp + ch) * hw, hw, mu)) }
-                    let variance = Float(sq / Double(m))
-                    istd = 1 / (variance + BatchNorm.eps).squareRoot()
-                    mean[gc] = mu
-                    invStd[gc] = istd
-                    let unbiased = m > 1 ? variance * Float(m) / Float(m - 1) : variance
-                    rm[gc] = (1 - BatchNorm.momentum) * rm[gc] + BatchNorm.momentum * mu
-                    rv[gc] = (1 - BatchNorm.momentum) * rv[gc] + BatchNorm.momentum * unbiased
+                    mu = x.statistics.mean.pointer[ch]
+                    istd = x.statistics.invStd.pointer[ch]
+                    updateRunningStatistics(mean: mu, variance: x.statistics.variance.pointer[ch], count: n * hw,
+                                            runningMean: rm + gc, runningVar: rv + gc)
                 } else {
                     mu = rm[gc]
                     istd = 1 / (rv[gc] + BatchNorm.eps).squareRoot()
@@ -106,7 +94,7 @@ public final class BatchNorm {
     }
 
     /// Accumulates into each input's `grad` and into dγ, dβ, from the outputs' `grad`.
-    /// Must follow a training forward on the same inputs.
+    /// Must follow a training forward on the same inputs (it reads their statistics).
     public func backward(_ inputs: [Activation], parameters: TensorStore) {
         let g = parameters.value(gamma)
         let dg = parameters.gradient(gamma), db = parameters.gradient(beta)
@@ -117,7 +105,7 @@ public final class BatchNorm {
             let m = Float(n * hw)
             for ch in 0..<cp {
                 let gc = channelBase + ch
-                let mu = mean[gc], istd = invStd[gc]
+                let mu = x.statistics.mean.pointer[ch], istd = x.statistics.invStd.pointer[ch]
                 // Σ dz and Σ dz·x̂, with dz = dy masked by the ReLU.
                 var sumDz = 0.0, sumDzXhat = 0.0
                 for img in 0..<n {
@@ -144,6 +132,14 @@ public final class BatchNorm {
             channelBase += cp
         }
     }
+}
+
+/// running ← (1 − momentum)·running + momentum·batch, with the unbiased batch variance (PyTorch).
+@inline(__always) func updateRunningStatistics(mean: Float, variance: Float, count m: Int,
+                                               runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>) {
+    let unbiased = m > 1 ? variance * Float(m) / Float(m - 1) : variance
+    runningMean.pointee = (1 - BatchNorm.momentum) * runningMean.pointee + BatchNorm.momentum * mean
+    runningVar.pointee = (1 - BatchNorm.momentum) * runningVar.pointee + BatchNorm.momentum * unbiased
 }
 
 @inline(__always) func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {

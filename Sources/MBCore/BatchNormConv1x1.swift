@@ -140,17 +140,14 @@ public final class PreActivation {
         var row = 0
         for x in inputs {
             if training { x.statistics.refresh(x) }
-            let m = Float(x.n * x.plane)
             for ch in 0..<x.c {
                 let r = row + ch
                 if training {
                     let s = x.statistics
-                    let mu = s.mean.pointer[ch], v = s.variance.pointer[ch]
-                    mean.pointer[r] = mu
+                    mean.pointer[r] = s.mean.pointer[ch]
                     invStd.pointer[r] = s.invStd.pointer[ch]
-                    let unbiased = m > 1 ? v * m / (m - 1) : v
-                    rm[r] = (1 - BatchNorm.momentum) * rm[r] + BatchNorm.momentum * mu
-                    rv[r] = (1 - BatchNorm.momentum) * rv[r] + BatchNorm.momentum * unbiased
+                    updateRunningStatistics(mean: s.mean.pointer[ch], variance: s.variance.pointer[ch], count: x.n * x.plane,
+                                            runningMean: rm + r, runningVar: rv + r)
                 } else {
                     mean.pointer[r] = rm[r]
                     invStd.pointer[r] = 1 / (rv[r] + BatchNorm.eps).squareRoot()

@@ -1,6 +1,6 @@
 import Foundation
 
-// swift run -c release mbc-bench [model|modconv|loader ...] [--repeats N]
+// swift run -c release mbc-bench [model|modconv|gemm|loader ...] [--repeats N]
 // mpirun -np 2 .build/release/mbc-bench ddp [--model 64-64-128] [--warmup 3] [--steps 5] (see DistributedBench.swift)
 var arguments = Array(CommandLine.arguments.dropFirst())
 if arguments.first == "ddp" {
@@ -22,9 +22,10 @@ for mode in modes {
     switch mode {
     case "model": try runModelBenchmark(repeats: repeats)
     case "modconv": runModulatedConvBenchmark(repeats: repeats)
+    case "gemm": runGemmBenchmark(repeats: repeats)
     case "loader": try runLoaderBenchmark()
     default:
-        FileHandle.standardError.write(Data("mbc-bench: unknown mode `\(mode)`; use model, modconv, loader or ddp\n".utf8))
+        FileHandle.standardError.write(Data("mbc-bench: unknown mode `\(mode)`; use model, modconv, gemm, loader or ddp\n".utf8))
         exit(2)
     }
 }

@@ -1,0 +1,33 @@
+import Foundation
+import MBCore
+
+/// OpenBLAS alone on the GEMM shapes of the 64-64-128 model's layers (one image, hot caches, one
+/// thread): the forward (O×ΣC · ΣC×HW), weight-gradient (dY · Yᵀ) and input-gradient (Wᵀ · dY)
+/// products of a fused BN-ReLU-1x1 layer, and the same three of a modulated conv (O = 9·c/k).
+/// The rates bound how fast a GEMM-bound training step can be.
+func runGemmBenchmark(repeats: Int) {
+    BLASThreads.set(1)
+    print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)) ==")
+    let shapes: [(String, o: Int, s: Int, hw: Int)] = [
+        ("block 1 Stage-II 1x1", 64, 192, 1024), ("block 1 transition", 256, 256, 1024),
+        ("block 2 Stage-II 1x1", 64, 192, 256), ("block 3 Stage-II 1x1", 128, 384, 64),
+        ("block 1 modulated", 144, 64, 1024), ("block 3 modulated", 288, 128, 64),
+    ]
+    let a = Buffer(count: 1 << 20), b = Buffer(count: 1 << 20), c = Buffer(count: 1 << 20)
+    for i in 0..<a.count { a.pointer[i] = Float(i % 7) * 0.1; b.pointer[i] = Float(i % 5) * 0.1 }
+    for (name, o, s, hw) in shapes {
+        // Enough repetitions for ~20 ms per timing.
+        let reps = max(1, Int(2e9 / Double(2 * o * s * hw)))
+        let flops = 2.0 * Double(o * s * hw * reps)
+        func rate(_ body: () -> Void) -> Double { flops / medianSeconds(repeats: repeats) { for _ in 0..<reps { body() } } / 1e9 }
+        let forward = rate { gemm(m: o, n: hw, k: s, a: a.pointer, lda: s, b: b.pointer, ldb: hw, c: c.pointer, ldc: hw) }
+        let weightGradient = rate {
+            gemm(transposeB: true, m: o, n: s, k: hw, a: a.pointer, lda: hw, b: b.pointer, ldb: hw, beta: 1, c: c.pointer, ldc: s)
+        }
+        let inputGradient = rate {
+            gemm(transposeA: true, m: s, n: hw, k: o, a: a.pointer, lda: s, b: b.pointer, ldb: hw, c: c.pointer, ldc: hw)
+        }
+        print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
+              + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f  dW %.1f  dX %.1f", o, s, hw, forward, weightGradient, inputGradient))
+    }
+}

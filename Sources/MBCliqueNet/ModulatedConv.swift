@@ -103,7 +103,10 @@ public final class ModulatedConv {
     /// reuses one image's worth. With a pre-activation, `state` holds the BatchNorm statistics.
     public func forward(_ x: Activation, parameters: TensorStore, state: TensorStore? = nil, training: Bool = true) {
         precondition(x.c == filter.inChannels)
-        preActivation?.prepare([x], parameters: parameters, state: state!, training: training)
+        if let preActivation {
+            guard let state else { preconditionFailure("a pre-activated modulated conv needs the BatchNorm state store") }
+            preActivation.prepare([x], parameters: parameters, state: state, training: training)
+        }
         output.resize(batch: x.n)
         let hw = x.plane, rows = 9 * filter.filters, kept = training ? x.n : 1
         // Zero padding around the used part; reads into it are masked.

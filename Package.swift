@@ -5,6 +5,15 @@ import PackageDescription
 // final classes, and the dynamic checks cost more than the arithmetic there (see DESIGN.md).
 let fastSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
+// The sign lookup-table kernels need 256-bit vectors, which the portable x86-64 baseline lacks:
+// MBSignGEMM alone is built for Haswell-class CPUs, and MBCore calls it only after checking the
+// CPU (WeightMatrix.lookupTablesAvailable), so the binaries still run on any x86-64.
+#if arch(x86_64)
+let haswellSettings: [SwiftSetting] = fastSettings + [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let haswellSettings: [SwiftSetting] = fastSettings
+#endif
+
 let package = Package(
     name: "mbc",
     products: [
@@ -25,7 +34,8 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
-        .target(name: "MBCore", dependencies: ["COpenBLAS"], swiftSettings: fastSettings),
+        .target(name: "MBSignGEMM", swiftSettings: haswellSettings),
+        .target(name: "MBCore", dependencies: ["COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
         .target(name: "MBCliqueNet", dependencies: ["MBCore"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
         .target(name: "MBDistributed", dependencies: ["CMPI", "COpenBLAS", "CSystem"], swiftSettings: fastSettings),

@@ -9,7 +9,7 @@ public final class ModulatedFilter {
     public let filters: Int       // O' = O / k
     public let inChannels: Int
     public let binary: Bool
-    public let bcat = Buffer()    // (9·O', C_in)
+    public let bcat: WeightMatrix // (9·O', C_in)
     public let dBcat = Buffer()   // (9·O', C_in)
 
     public init(latent: TensorRef, filters: Int, inChannels: Int, binary: Bool) {
@@ -17,7 +17,7 @@ public final class ModulatedFilter {
         self.filters = filters
         self.inChannels = inChannels
         self.binary = binary
-        bcat.ensure(count: 9 * filters * inChannels)
+        bcat = WeightMatrix(rows: 9 * filters, columns: inChannels, binary: binary)
         dBcat.ensure(count: 9 * filters * inChannels)
     }
 
@@ -27,10 +27,11 @@ public final class ModulatedFilter {
             for ch in 0..<inChannels {
                 for t in 0..<9 {
                     let v = c[(i * inChannels + ch) * 9 + t]
-                    bcat.pointer[(t * filters + i) * inChannels + ch] = binary ? (v >= 0 ? 1 : -1) : v
+                    bcat.values.pointer[(t * filters + i) * inChannels + ch] = binary ? (v >= 0 ? 1 : -1) : v
                 }
             }
         }
+        bcat.valuesChanged()
         dBcat.zero()
     }
 
@@ -116,7 +117,7 @@ public final class ModulatedConv {
         let m = parameters.value(mfilter)
         for img in 0..<x.n {
             let gi = g.pointer + pad + (training ? img : 0) * rows * hw
-            gemm(m: rows, n: hw, k: x.c, a: filter.bcat.pointer, lda: x.c, b: source(x, image: img), ldb: hw, c: gi, ldc: hw)
+            filter.bcat.multiply(source(x, image: img), ldx: hw, count: hw, into: gi, ldy: hw)
             shiftSum(g: gi, m: m, into: output.value.pointer + img * output.perImage, width: x.w, plane: hw)
         }
     }
@@ -213,12 +214,11 @@ public final class ModulatedConv {
             gemm(transposeB: true, m: rows, n: x.c, k: hw, a: dg.pointer, lda: hw,
                  b: input, ldb: hw, beta: 1, c: filter.dBcat.pointer, ldc: x.c)
             if let preActivation {
-                gemm(transposeA: true, m: x.c, n: hw, k: rows, a: filter.bcat.pointer, lda: x.c, b: dg.pointer, ldb: hw,
-                     c: inputGradient.pointer, ldc: hw)
+                filter.bcat.multiplyTransposed(dg.pointer, ldx: hw, count: hw, into: inputGradient.pointer, ldy: hw)
                 preActivation.accumulateInputGradient([x], image: img, from: inputGradient.pointer)
             } else {
-                gemm(transposeA: true, m: x.c, n: hw, k: rows, a: filter.bcat.pointer, lda: x.c, b: dg.pointer, ldb: hw,
-                     beta: 1, c: x.grad.pointer + img * x.perImage, ldc: hw)
+                filter.bcat.multiplyTransposed(dg.pointer, ldx: hw, count: hw, accumulate: true,
+                                               into: x.grad.pointer + img * x.perImage, ldy: hw)
             }
         }
         preActivation?.finishBackward([x], parameters: parameters)

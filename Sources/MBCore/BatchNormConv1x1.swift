@@ -236,7 +236,7 @@ public final class BatchNormReLUConv1x1 {
     private let columnOffsets: [Int]
     private let rowLength: [Int]
     public let inChannels: Int                  // ΣC_p
-    private let concatenatedWeight: Buffer      // (O, ΣC_p): the forward weights of every part side by side
+    private let concatenatedWeight: WeightMatrix  // (O, ΣC_p): the forward weights of every part side by side
     private let weightGradient: Buffer          // (O, ΣC_p)
     private let inputGradient: Buffer           // (ΣC_p, H·W) for one image
 
@@ -273,7 +273,7 @@ public final class BatchNormReLUConv1x1 {
             rowLength = Array(repeating: total, count: partChannels.count)
         }
         output = Activation(channels: outChannels, height: height, width: width)
-        concatenatedWeight = Buffer(count: outChannels * total)
+        concatenatedWeight = WeightMatrix(rows: outChannels, columns: total, binary: binary)
         weightGradient = Buffer(count: outChannels * total)
         inputGradient = Buffer(count: total * height * width)
     }
@@ -284,10 +284,11 @@ public final class BatchNormReLUConv1x1 {
         for p in partChannels.indices {
             let w = store.forwardWeight(weights[p], binary: binary) + columnOffsets[p]
             for o in 0..<outChannels {
-                (concatenatedWeight.pointer + o * inChannels + column).update(from: w + o * rowLength[p], count: partChannels[p])
+                (concatenatedWeight.values.pointer + o * inChannels + column).update(from: w + o * rowLength[p], count: partChannels[p])
             }
             column += partChannels[p]
         }
+        concatenatedWeight.valuesChanged()
     }
 
     public func forward(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, weights store: WeightSource,
@@ -298,8 +299,7 @@ public final class BatchNormReLUConv1x1 {
         gatherWeights(store)
         for img in 0..<n {
             let y = input.normalize(inputs, image: img)
-            gemm(m: outChannels, n: hw, k: inChannels, alpha: alpha, a: concatenatedWeight.pointer, lda: inChannels,
-                 b: y, ldb: hw, c: output.value.pointer + img * outChannels * hw, ldc: hw)
+            concatenatedWeight.multiply(y, ldx: hw, count: hw, alpha: alpha, into: output.value.pointer + img * outChannels * hw, ldy: hw)
         }
     }
 
@@ -316,8 +316,7 @@ public final class BatchNormReLUConv1x1 {
             let y = input.normalize(inputs, image: img)
             gemm(transposeB: true, m: o, n: total, k: hw, a: dy, lda: hw, b: y, ldb: hw,
                  beta: 1, c: weightGradient.pointer, ldc: total)
-            gemm(transposeA: true, m: total, n: hw, k: o, alpha: alpha, a: concatenatedWeight.pointer, lda: total,
-                 b: dy, ldb: hw, c: inputGradient.pointer, ldc: hw)
+            concatenatedWeight.multiplyTransposed(dy, ldx: hw, count: hw, alpha: alpha, into: inputGradient.pointer, ldy: hw)
             input.accumulateInputGradient(inputs, image: img, from: inputGradient.pointer)
         }
         input.finishBackward(inputs, parameters: parameters)

@@ -4,10 +4,13 @@ import MBCore
 /// OpenBLAS alone on the GEMM shapes of the 64-64-128 model's layers (one image, hot caches, one
 /// thread): the forward (O×ΣC · ΣC×HW), weight-gradient (dY · Yᵀ) and input-gradient (Wᵀ · dY)
 /// products of a fused BN-ReLU-1x1 layer, and the same three of a modulated conv (O = 9·c/k).
-/// The rates bound how fast a GEMM-bound training step can be.
+/// The rates bound how fast a GEMM-bound training step can be. Beside the forward and input-gradient
+/// products, the same product of a binary weight on sign lookup tables (`WeightMatrix`), as the
+/// GFLOP/s a GEMM would need to match it.
 func runGemmBenchmark(repeats: Int) {
     BLASThreads.set(1)
     print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)) ==")
+    print("   (tables: the binary weight's product on sign lookup tables, GEMM-equivalent GFLOP/s\(WeightMatrix.lookupTablesAvailable ? "" : "; this CPU has no AVX2, so it is OpenBLAS again"))")
     let shapes: [(String, o: Int, s: Int, hw: Int)] = [
         ("block 1 Stage-II 1x1", 64, 192, 1024), ("block 1 transition", 256, 256, 1024),
         ("block 2 Stage-II 1x1", 64, 192, 256), ("block 3 Stage-II 1x1", 128, 384, 64),
@@ -27,7 +30,13 @@ func runGemmBenchmark(repeats: Int) {
         let inputGradient = rate {
             gemm(transposeA: true, m: s, n: hw, k: o, a: a.pointer, lda: s, b: b.pointer, ldb: hw, c: c.pointer, ldc: hw)
         }
+        let signs = WeightMatrix(rows: o, columns: s, binary: true)
+        for i in 0..<o * s { signs.values.pointer[i] = i % 3 == 0 ? -1 : 1 }
+        signs.valuesChanged()
+        let forwardTables = rate { signs.multiply(b.pointer, ldx: hw, count: hw, into: c.pointer, ldy: hw) }
+        let inputGradientTables = rate { signs.multiplyTransposed(b.pointer, ldx: hw, count: hw, into: c.pointer, ldy: hw) }
         print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
-              + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f  dW %.1f  dX %.1f", o, s, hw, forward, weightGradient, inputGradient))
+              + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f (tables %.1f)  dW %.1f  dX %.1f (tables %.1f)",
+                       o, s, hw, forward, forwardTables, weightGradient, inputGradient, inputGradientTables))
     }
 }

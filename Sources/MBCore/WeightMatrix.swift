@@ -1,0 +1,57 @@
+import CSystem
+import MBSignGEMM
+
+/// A row-major weight matrix W (rows × columns) with its two products, `alpha·W·X` and
+/// `alpha·Wᵀ·X`. When W is binary (every entry ±1) and the CPU runs Haswell code, the products
+/// use sign lookup tables (`MBSignGEMM.SignMatrix`, additions only, 1.8-3x OpenBLAS on the
+/// layer shapes); otherwise, and for fewer than 16 columns of X, OpenBLAS sgemm on the floats.
+public final class WeightMatrix {
+    /// Whether this CPU can run the lookup-table kernels (built for AVX2, FMA and BMI2).
+    public static let lookupTablesAvailable = mbc_cpu_runs_haswell_code() != 0
+
+    public let rows: Int
+    public let columns: Int
+    public let values: Buffer                  // (rows, columns)
+    private let signs: SignMatrix?             // W, when binary
+    private let transposedSigns: SignMatrix?   // Wᵀ, when binary
+
+    /// `lookupTables: false` keeps a binary matrix on the OpenBLAS path (the tests' reference).
+    public init(rows: Int, columns: Int, binary: Bool, lookupTables: Bool = WeightMatrix.lookupTablesAvailable) {
+        self.rows = rows
+        self.columns = columns
+        values = Buffer(count: rows * columns)
+        let tables = binary && lookupTables
+        signs = tables ? SignMatrix(rows: rows, columns: columns) : nil
+        transposedSigns = tables ? SignMatrix(rows: columns, columns: rows) : nil
+    }
+
+    /// Call after writing `values`: re-reads the signs of a binary matrix.
+    public func valuesChanged() {
+        guard let signs, let transposedSigns else { return }
+        assert(values.array(count: rows * columns).allSatisfy { $0 == 1 || $0 == -1 }, "a binary weight matrix holds ±1 only")
+        signs.encode(values.pointer, rowStride: columns, columnStride: 1)
+        transposedSigns.encode(values.pointer, rowStride: 1, columnStride: columns)
+    }
+
+    /// `Y = alpha·W·X` (`+= ` when `accumulate`), X (columns × n) with row stride `ldx`, Y (rows × n).
+    public func multiply(_ x: UnsafePointer<Float>, ldx: Int, count n: Int, alpha: Float = 1, accumulate: Bool = false,
+                         into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        if let signs, n >= SignMatrix.tileWidth {
+            signs.multiply(x, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y, ldy: ldy)
+        } else {
+            gemm(m: rows, n: n, k: columns, alpha: alpha, a: values.pointer, lda: columns, b: x, ldb: ldx,
+                 beta: accumulate ? 1 : 0, c: y, ldc: ldy)
+        }
+    }
+
+    /// `Y = alpha·Wᵀ·X` (`+= ` when `accumulate`), X (rows × n) with row stride `ldx`, Y (columns × n).
+    public func multiplyTransposed(_ x: UnsafePointer<Float>, ldx: Int, count n: Int, alpha: Float = 1, accumulate: Bool = false,
+                                   into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        if let transposedSigns, n >= SignMatrix.tileWidth {
+            transposedSigns.multiply(x, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y, ldy: ldy)
+        } else {
+            gemm(transposeA: true, m: columns, n: n, k: rows, alpha: alpha, a: values.pointer, lda: columns, b: x, ldb: ldx,
+                 beta: accumulate ? 1 : 0, c: y, ldc: ldy)
+        }
+    }
+}

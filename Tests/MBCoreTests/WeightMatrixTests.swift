@@ -1,0 +1,61 @@
+import MBCore
+import MBTestSupport
+import XCTest
+
+/// Both products of a `WeightMatrix` against a naive Float64 triple loop: a binary matrix on the
+/// lookup-table path (row and column counts that leave partial sign groups, partial row blocks
+/// and partial 16-column tiles, strided X and Y, alpha, accumulation) and on the OpenBLAS path.
+final class WeightMatrixTests: XCTestCase {
+    func testBinaryProductsEqualNaiveSums() throws {
+        try XCTSkipUnless(WeightMatrix.lookupTablesAvailable, "this CPU does not run the lookup-table kernels")
+        check(lookupTables: true)
+    }
+
+    func testOpenBLASProductsEqualNaiveSums() {
+        check(lookupTables: false)
+    }
+
+    private func check(lookupTables: Bool) {
+        var rng = SplitMix64(seed: 5)
+        let shapes = [(rows: 7, columns: 10), (rows: 4, columns: 4), (rows: 13, columns: 33), (rows: 1, columns: 3)]
+        for (rows, columns) in shapes {
+            let w = WeightMatrix(rows: rows, columns: columns, binary: true, lookupTables: lookupTables)
+            for i in 0..<rows * columns { w.values.pointer[i] = rng.uniform() < 0.5 ? -1 : 1 }
+            w.valuesChanged()
+            for n in [16, 20, 37, 64] {
+                for accumulate in [false, true] {
+                    for transposed in [false, true] {
+                        let inner = transposed ? rows : columns, outer = transposed ? columns : rows
+                        let ldx = n + 3, ldy = n + 5, alpha: Float = 0.37
+                        let x = Buffer(count: inner * ldx), y = Buffer(count: outer * ldy)
+                        fillNormal(x.pointer, count: x.count, rng: &rng)
+                        fillNormal(y.pointer, count: y.count, rng: &rng)
+                        let before = y.array()
+                        if transposed {
+                            w.multiplyTransposed(x.pointer, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y.pointer, ldy: ldy)
+                        } else {
+                            w.multiply(x.pointer, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y.pointer, ldy: ldy)
+                        }
+                        for r in 0..<outer {
+                            for p in 0..<ldy {
+                                let got = y.pointer[r * ldy + p]
+                                guard p < n else {
+                                    XCTAssertEqual(got, before[r * ldy + p], "a column past n was written")
+                                    continue
+                                }
+                                var sum = 0.0
+                                for c in 0..<inner {
+                                    let s = transposed ? w.values.pointer[c * columns + r] : w.values.pointer[r * columns + c]
+                                    sum += Double(s) * Double(x.pointer[c * ldx + p])
+                                }
+                                let want = Double(alpha) * sum + (accumulate ? Double(before[r * ldy + p]) : 0)
+                                XCTAssertEqual(Double(got), want, accuracy: 1e-5 * Double(inner + 1),
+                                               "\(rows)x\(columns) n=\(n) transposed=\(transposed) accumulate=\(accumulate) at (\(r), \(p))")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -80,9 +80,18 @@ final class CliqueBlock {
     let w1x1: [[TensorRef?]]
     let stage1: [CliqueLayer]
     let stage2: [CliqueLayer]
+    /// X0, the block's input (the stem's or the previous transition's output).
+    let input: Activation
+    /// Each layer's input parts, fixed at construction so a pass allocates no lists.
+    private let stage1Inputs: [[Activation]]
+    private let stage2Inputs: [[Activation]]
+    /// Stage-II outputs `[X1(2), ..., XL(2)]`, the block's result.
+    let stage2Outputs: [Activation]
 
-    init(name: String, inputChannels a: Int, width c: Int, layers L: Int, k: Int, size: Int,
+    init(name: String, input x0: Activation, width c: Int, layers L: Int, k: Int, size: Int,
          config: ModelConfig, parameters: TensorStore, state: TensorStore) {
+        let a = x0.c
+        input = x0
         inputChannels = a
         width = c
         layers = L
@@ -118,47 +127,42 @@ final class CliqueBlock {
             return CliqueLayer(squeeze: squeeze, conv: conv)
         }
         // Stage-I layer i reads [X0, X1..X(i-1)]; Stage-II layer i reads every other layer, ascending.
-        stage1 = (1...L).map { i in
+        let stage1 = (1...L).map { i in
             layer(stage: 1, i: i, sources: Array(0..<i), parts: [a] + Array(repeating: c, count: i - 1))
         }
-        stage2 = (1...L).map { i in
+        let stage2 = (1...L).map { i in
             let sources = (1...L).filter { $0 != i }
             return layer(stage: 2, i: i, sources: sources, parts: Array(repeating: c, count: sources.count))
         }
+        self.stage1 = stage1
+        self.stage2 = stage2
+        stage1Inputs = (1...L).map { i in [x0] + stage1[0..<(i - 1)].map(\.output) }
+        stage2Inputs = (1...L).map { i in
+            (1...L).filter { $0 != i }.map { l in l < i ? stage2[l - 1].output : stage1[l - 1].output }
+        }
+        stage2Outputs = stage2.map(\.output)
     }
 
-    /// Stage-II outputs `[X1(2), ..., XL(2)]`, the block's result.
-    var stage2Outputs: [Activation] { stage2.map(\.output) }
-
-    func stage1Inputs(_ i: Int, x0: Activation) -> [Activation] {
-        [x0] + stage1[0..<(i - 1)].map(\.output)
-    }
-
-    func stage2Inputs(_ i: Int) -> [Activation] {
-        (1...layers).filter { $0 != i }.map { l in l < i ? stage2[l - 1].output : stage1[l - 1].output }
-    }
-
-    func forward(_ x0: Activation, _ net: NetworkState, training: Bool) {
+    func forward(_ net: NetworkState, training: Bool) {
         net.time(.modulated) { for f in filters { f.prepare(parameters: net.parameters) } }
-        for i in 1...layers { stage1[i - 1].forward(stage1Inputs(i, x0: x0), net, training: training) }
-        for i in 1...layers { stage2[i - 1].forward(stage2Inputs(i), net, training: training) }
+        for i in 0..<layers { stage1[i].forward(stage1Inputs[i], net, training: training) }
+        for i in 0..<layers { stage2[i].forward(stage2Inputs[i], net, training: training) }
     }
 
     /// Every consumer of a layer's output runs before its producer: Stage-II from the last layer
     /// down, then Stage-I from the last layer down. The block's other consumers (its pool, the
     /// next transition) must have run before; x0's deferred BatchNorm terms are added last, so
     /// they must also include the block pool's.
-    func backward(_ x0: Activation, _ net: NetworkState) {
-        for i in stride(from: layers, through: 1, by: -1) { stage2[i - 1].backward(stage2Inputs(i), net) }
-        for i in stride(from: layers, through: 1, by: -1) { stage1[i - 1].backward(stage1Inputs(i, x0: x0), net) }
+    func backward(_ net: NetworkState) {
+        for i in (0..<layers).reversed() { stage2[i].backward(stage2Inputs[i], net) }
+        for i in (0..<layers).reversed() { stage1[i].backward(stage1Inputs[i], net) }
         net.time(.modulated) { for f in filters { f.foldGradient(parameters: net.parameters) } }
-        net.time(.normConv1x1) { x0.statistics.applyGradientCorrection(to: x0) }
+        net.time(.normConv1x1) { input.statistics.applyGradientCorrection(to: input) }
     }
 
     /// Each pre-activation BN-ReLU with the inputs it reads (for tests that locate ReLU kinks).
-    func preActivations(x0: Activation) -> [(PreActivation, [Activation])] {
-        (1...layers).map { (stage1[$0 - 1].squeeze.input, stage1Inputs($0, x0: x0)) }
-            + (1...layers).map { (stage2[$0 - 1].squeeze.input, stage2Inputs($0)) }
+    func preActivations() -> [(PreActivation, [Activation])] {
+        Array(zip((stage1 + stage2).map(\.squeeze.input), stage1Inputs + stage2Inputs))
             + (stage1 + stage2).map { ($0.midNorm, [$0.squeeze.output]) }
     }
 

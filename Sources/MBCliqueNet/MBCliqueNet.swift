@@ -25,6 +25,8 @@ public final class MBCliqueNet {
     let features: Activation        // (N, D, 1, 1): the concatenated pooled block vectors
     let headConv: Conv1x1
     let headNorm: BatchNorm
+    private let headConvInputs: [Activation]   // [features]
+    private let headNormInputs: [Activation]   // [headConv.output]
     let loss: SoftmaxCrossEntropy
     private var allActivations: [Activation] = []
     /// The feature maps read by fused BN-ReLU-1x1 layers (their producers add the deferred terms).
@@ -45,13 +47,13 @@ public final class MBCliqueNet {
         x0 = Activation(channels: config.stemChannels, height: size, width: size)
 
         var blocks: [CliqueBlock] = [], transitions: [Transition] = [], pools: [BlockPool] = []
-        var a = config.stemChannels
+        var blockInput = x0
         var featureOffset = 0
         for (b, c) in config.widths.enumerated() {
-            let block = CliqueBlock(name: "blocks.\(b)", inputChannels: a, width: c, layers: config.layers, k: config.k,
+            let block = CliqueBlock(name: "blocks.\(b)", input: blockInput, width: c, layers: config.layers, k: config.k,
                                     size: size, config: config, parameters: parameters, state: state)
             blocks.append(block)
-            let pool = BlockPool(name: "pools.\(b)", partChannels: [a] + Array(repeating: c, count: config.layers),
+            let pool = BlockPool(name: "pools.\(b)", inputs: [blockInput] + block.stage2Outputs,
                                  size: size, featureOffset: featureOffset, config: config,
                                  parameters: parameters, state: state, pool: net.gradientPool)
             pools.append(pool)
@@ -61,7 +63,7 @@ public final class MBCliqueNet {
                                    size: size, config: config, parameters: parameters, state: state)
                 transitions.append(t)
                 size /= 2
-                a = config.layers * c
+                blockInput = t.output
             }
         }
         self.blocks = blocks
@@ -76,6 +78,8 @@ public final class MBCliqueNet {
                            alpha: binaryHead ? mcDonnellScale(fanIn: d) : 1, binary: binaryHead, height: 1, width: 1)
         headNorm = BatchNorm(name: "head.bn", partChannels: [config.classes], height: 1, width: 1, relu: false,
                              parameters: parameters, state: state)
+        headConvInputs = [features]
+        headNormInputs = [headConv.output]
         loss = SoftmaxCrossEntropy(classes: config.classes)
         parameters.allocate()
         state.allocate()
@@ -96,10 +100,9 @@ public final class MBCliqueNet {
     /// ReLU kinks (for tests); the fused ones are recomputed image by image.
     func forEachReLUOutput(_ body: (UnsafePointer<Float>, Int) -> Void) {
         for (b, block) in blocks.enumerated() {
-            let x0 = b == 0 ? self.x0 : transitions[b - 1].output
-            var fused = block.preActivations(x0: x0)
+            var fused = block.preActivations()
             if b < transitions.count { fused.append((transitions[b].conv.input, block.stage2Outputs)) }
-            if let c = pools[b].compression { fused.append((c.input, [x0] + block.stage2Outputs)) }
+            if let c = pools[b].compression { fused.append((c.input, pools[b].inputs)) }
             for (preActivation, inputs) in fused {
                 for img in 0..<x0.n { body(preActivation.normalize(inputs, image: img), preActivation.channels * x0.plane) }
             }
@@ -167,18 +170,14 @@ public final class MBCliqueNet {
             stemConv.forward(input, weight: net.weights.forwardWeight(stemWeight, binary: stemBinary), alpha: stemAlpha, into: x0)
         }
         features.resize(batch: n)
-        var x = x0
         for (b, block) in blocks.enumerated() {
-            block.forward(x, net, training: training)
-            pools[b].forward(x0: x, stage2: block.stage2Outputs, into: features, net, training: training)
-            if b < transitions.count {
-                transitions[b].forward(block.stage2Outputs, net, training: training)
-                x = transitions[b].output
-            }
+            block.forward(net, training: training)
+            pools[b].forward(into: features, net, training: training)
+            if b < transitions.count { transitions[b].forward(block.stage2Outputs, net, training: training) }
         }
         net.time(.head) {
-            headConv.forward([features], weights: net.weights)
-            headNorm.forward([headConv.output], parameters: parameters, state: state, training: training)
+            headConv.forward(headConvInputs, weights: net.weights)
+            headNorm.forward(headNormInputs, parameters: parameters, state: state, training: training)
         }
         return headNorm.outputs[0].value.pointer
     }
@@ -208,15 +207,12 @@ public final class MBCliqueNet {
         net.time(.head) {
             logits.prepareGradient()
             logits.grad.pointer.update(from: logitGradient, count: logits.count)
-            headNorm.backward([headConv.output], parameters: parameters)
-            headConv.backward([features], weights: net.weights)
+            headNorm.backward(headNormInputs, parameters: parameters)
+            headConv.backward(headConvInputs, weights: net.weights)
         }
-        for (b, block) in blocks.enumerated() {
-            pools[b].backward(x0: b == 0 ? x0 : transitions[b - 1].output, stage2: block.stage2Outputs, from: features, net)
-        }
+        for pool in pools { pool.backward(from: features, net) }
         for b in stride(from: blocks.count - 1, through: 0, by: -1) {
-            let blockInput = b == 0 ? x0 : transitions[b - 1].output
-            blocks[b].backward(blockInput, net)
+            blocks[b].backward(net)
             if b > 0 { transitions[b - 1].backward(blocks[b - 1].stage2Outputs, net) }
         }
         precondition(!normalizedActivations.contains { $0.statistics.hasPendingCorrection },
@@ -278,9 +274,15 @@ final class BlockPool {
     let featureOffset: Int
     let featureChannels: Int
 
-    init(name: String, partChannels: [Int], size: Int, featureOffset: Int, config: ModelConfig,
+    /// F = [X0, Stage-II], and what the final BN-ReLU reads: F itself or its compression.
+    let inputs: [Activation]
+    private let normInputs: [Activation]
+
+    init(name: String, inputs: [Activation], size: Int, featureOffset: Int, config: ModelConfig,
          parameters: TensorStore, state: TensorStore, pool: GradientPool) {
+        let partChannels = inputs.map(\.c)
         let f = partChannels.reduce(0, +)
+        self.inputs = inputs
         self.featureOffset = featureOffset
         if config.compression {
             let binary = config.binarize.binarizes(.compression)
@@ -299,21 +301,17 @@ final class BlockPool {
             norm = BatchNorm(name: "\(name).bn", partChannels: partChannels, height: size, width: size, relu: true,
                              parameters: parameters, state: state, gradientPool: pool)
         }
+        normInputs = compression.map { [$0.output] } ?? inputs
     }
 
-    private func normInputs(x0: Activation, stage2: [Activation]) -> [Activation] {
-        if let c = compression { return [c.output] }
-        return [x0] + stage2
-    }
-
-    func forward(x0: Activation, stage2: [Activation], into features: Activation, _ net: NetworkState, training: Bool) {
+    func forward(into features: Activation, _ net: NetworkState, training: Bool) {
         if let c = compression {
             net.time(.normConv1x1) {
-                c.forward([x0] + stage2, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
+                c.forward(inputs, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
             }
         }
         net.time(.batchNorm) {
-            norm.forward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters, state: net.state, training: training)
+            norm.forward(normInputs, parameters: net.parameters, state: net.state, training: training)
         }
         net.time(.pooling) {
             var offset = featureOffset
@@ -324,7 +322,7 @@ final class BlockPool {
         }
     }
 
-    func backward(x0: Activation, stage2: [Activation], from features: Activation, _ net: NetworkState) {
+    func backward(from features: Activation, _ net: NetworkState) {
         net.time(.pooling) {
             var offset = featureOffset
             for part in norm.outputs {
@@ -333,9 +331,9 @@ final class BlockPool {
                 offset += part.c
             }
         }
-        net.time(.batchNorm) { norm.backward(normInputs(x0: x0, stage2: stage2), parameters: net.parameters) }
+        net.time(.batchNorm) { norm.backward(normInputs, parameters: net.parameters) }
         if let c = compression {
-            net.time(.normConv1x1) { c.backward([x0] + stage2, parameters: net.parameters, weights: net.weights) }
+            net.time(.normConv1x1) { c.backward(inputs, parameters: net.parameters, weights: net.weights) }
         }
     }
 

@@ -71,6 +71,7 @@ public final class ModulatedConv {
     private let dyPadded = Buffer() // pad + (O, H·W) + pad: dY of one image
     private let masks: Buffer       // (9, H·W): 1 where tap t of pixel p reads inside the image
     private let pad: Int            // W + 1 floats before and after the padded buffers
+    private var inputList: [Activation] = []   // [x] for the pre-activation, kept so a step allocates nothing
 
     public init(filter: ModulatedFilter, mfilter: TensorRef, k: Int, height: Int, width: Int,
                 preActivation: PreActivation? = nil) {
@@ -94,9 +95,15 @@ public final class ModulatedConv {
 
     @inline(__always) func offset(_ t: Int, width w: Int) -> Int { (t / 3 - 1) * w + (t % 3 - 1) }
 
+    /// `[x]`, the pre-activation's input list, built once for the activation this conv reads.
+    private func inputs(_ x: Activation) -> [Activation] {
+        if inputList.count != 1 || inputList[0] !== x { inputList = [x] }
+        return inputList
+    }
+
     /// The conv's input for image `img`: x itself, or relu(BN(x)) recomputed into the scratch.
     private func source(_ x: Activation, image img: Int) -> UnsafePointer<Float> {
-        if let preActivation { return UnsafePointer(preActivation.normalize([x], image: img)) }
+        if let preActivation { return UnsafePointer(preActivation.normalize(inputs(x), image: img)) }
         return UnsafePointer(x.value.pointer + img * x.perImage)
     }
 
@@ -106,7 +113,7 @@ public final class ModulatedConv {
         precondition(x.c == filter.inChannels)
         if let preActivation {
             guard let state else { preconditionFailure("a pre-activated modulated conv needs the BatchNorm state store") }
-            preActivation.prepare([x], parameters: parameters, state: state, training: training)
+            preActivation.prepare(inputs(x), parameters: parameters, state: state, training: training)
         }
         output.resize(batch: x.n)
         let hw = x.plane, rows = 9 * filter.filters, kept = training ? x.n : 1
@@ -215,13 +222,13 @@ public final class ModulatedConv {
                  b: input, ldb: hw, beta: 1, c: filter.dBcat.pointer, ldc: x.c)
             if let preActivation {
                 filter.bcat.multiplyTransposed(dg.pointer, ldx: hw, count: hw, into: inputGradient.pointer, ldy: hw)
-                preActivation.accumulateInputGradient([x], image: img, from: inputGradient.pointer)
+                preActivation.accumulateInputGradient(inputs(x), image: img, from: inputGradient.pointer)
             } else {
                 filter.bcat.multiplyTransposed(dg.pointer, ldx: hw, count: hw, accumulate: true,
                                                into: x.grad.pointer + img * x.perImage, ldy: hw)
             }
         }
-        preActivation?.finishBackward([x], parameters: parameters)
+        preActivation?.finishBackward(inputs(x), parameters: parameters)
         for t in 0..<9 {
             for j in 0..<k { dm[j * 9 + t] += dmSums[t * k + j].sum() }
         }

@@ -134,7 +134,7 @@ public final class PreActivation {
     /// (shared through each input's `BatchStatistics`) and updates the running ones; evaluation
     /// uses the running statistics.
     public func prepare(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, training: Bool) {
-        precondition(inputs.map(\.c) == partChannels)
+        precondition(inputs.count == partChannels.count && zip(inputs, partChannels).allSatisfy { $0.c == $1 })
         let g = parameters.value(norm.gamma), b = parameters.value(norm.beta)
         let rm = state.value(norm.runningMean), rv = state.value(norm.runningVar)
         var row = 0

@@ -195,8 +195,13 @@ public final class MBCliqueNet {
         forward(images: images, count: n, training: true)
         net.pass = "backward"
         let result = net.time(.head) { loss(labels: labels, gradient: true) }
-        backward(logitGradient: loss.logitGradient.pointer)
+        backwardFromLoss()
         return result
+    }
+
+    /// Backward from the gradient of the last `loss(labels:gradient: true)`.
+    public func backwardFromLoss() {
+        backward(logitGradient: loss.logitGradient.pointer)
     }
 
     /// Backward from dLoss/dlogits (N, classes) after a training forward.

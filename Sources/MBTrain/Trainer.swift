@@ -64,7 +64,7 @@ public final class Trainer {
     var step = 0
     var elapsedBefore = 0.0
     var bestTop1 = 0.0
-    /// Wall time of each phase of a training step (`data`, `compute` = forward + loss + backward,
+    /// Wall time of each phase of a training step (`data`, `forward` (with the loss), `backward`,
     /// `allreduce`, `update`), accumulated while set; nil (the default) costs nothing. For benchmarks.
     public var stepProfile: KernelProfile?
 
@@ -212,10 +212,12 @@ public final class Trainer {
         let grads = model.parameters.gradients!
         let gradScale = 1 / Float(world.size)
         while step < end, let batch = timed("data", { loader.next() }) {
-            let r = timed("compute") {
+            let r = timed("forward") {
                 model.parameters.zeroGradients()
-                return model.trainStep(images: batch.images, labels: batch.labels, count: batch.count)
+                model.forward(images: batch.images, count: batch.count, training: true)
+                return model.loss(labels: batch.labels, gradient: true)
             }
+            timed("backward") { model.backwardFromLoss() }
             // One small allreduce per step: loss sum, hits, images, non-finite flag, stop flag.
             var agreed = [r.lossSum, Double(r.top1), Double(batch.count), r.lossSum.isFinite ? 0 : 1, Double(stopRequested)]
             try timed("allreduce") { try agreed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) } }

@@ -8,20 +8,27 @@ public struct RankInfo: Equatable {
     /// The CPUs this process may run on, as ranges, e.g. `0-3,8`.
     public var cpuSet: String
     public var blasThreads: Int
+    /// Whether the CPU runs the sign lookup-table kernels (AVX2; else the binary products use OpenBLAS).
+    public var signTables: Bool
 
-    public init(host: String, cpuSet: String, blasThreads: Int) {
+    public init(host: String, cpuSet: String, blasThreads: Int, signTables: Bool) {
         self.host = host
         self.cpuSet = cpuSet
         self.blasThreads = blasThreads
+        self.signTables = signTables
     }
 
-    /// This process's host name, CPU affinity set (`sched_getaffinity`) and OpenBLAS thread count.
+    /// This process's host name, CPU affinity set (`sched_getaffinity`), OpenBLAS thread count and
+    /// whether its CPU runs the sign lookup tables (the check `MBCore.WeightMatrix` makes).
     public static func current() -> RankInfo {
-        RankInfo(host: hostName(), cpuSet: cpuAffinity(), blasThreads: Int(openblas_get_num_threads()))
+        RankInfo(host: hostName(), cpuSet: cpuAffinity(), blasThreads: Int(openblas_get_num_threads()),
+                 signTables: mbc_cpu_runs_haswell_code() != 0)
     }
 
     /// One line, as sent to rank 0 and printed there.
-    public var line: String { "host \(host), cpus \(cpuSet), blas threads \(blasThreads)" }
+    public var line: String {
+        "host \(host), cpus \(cpuSet), blas threads \(blasThreads), sign tables \(signTables ? "avx2" : "off (no AVX2: OpenBLAS)")"
+    }
 }
 
 /// The host name, or `unknown` when the system cannot say.

@@ -61,5 +61,9 @@ final class DistributedTests: XCTestCase {
         let allowed = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
         XCTAssertEqual(info.cpuSet, allowed.map { $0.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces) })
         XCTAssertGreaterThanOrEqual(info.blasThreads, 1)
+        // The kernel's list of CPU flags says the same about AVX2, FMA and BMI2.
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
+        XCTAssertEqual(info.signTables, flags.isSuperset(of: ["avx2", "fma", "bmi2"]))
     }
 }

@@ -9,7 +9,7 @@
 /// `mbc-bench gemm`). The sums are exact up to float rounding in another order than a GEMM's.
 ///
 /// This module is compiled for Haswell-class x86-64 (AVX2, FMA, BMI2: see Package.swift): call it
-/// only where `MBCore.SignProducts.available` says the CPU has those.
+/// only where `MBCore.WeightMatrix.lookupTablesAvailable` says the CPU has those.
 public final class SignMatrix {
     /// Columns of X per table: two 8-float vectors.
     public static let tileWidth = 16

@@ -29,7 +29,7 @@ final class CliqueLayer {
             conv.backward(squeeze.output, parameters: net.parameters)
             squeeze.output.statistics.applyGradientCorrection(to: squeeze.output)
         }
-        net.time(.normConv1x1) { squeeze.backward(inputs, parameters: net.parameters, weights: net.weights) }
+        net.time(.normConv1x1) { squeeze.backward(inputs, parameters: net.parameters) }
     }
 
     /// The activations whose gradients persist through the backward pass (zeroed once per step).

@@ -265,7 +265,7 @@ final class Transition {
     /// Runs after every consumer of `output` (the next block and its pool).
     func backward(_ s2: [Activation], _ net: NetworkState) {
         net.time(.pooling) { pool.backward(conv.output) }
-        net.time(.normConv1x1) { conv.backward(s2, parameters: net.parameters, weights: net.weights) }
+        net.time(.normConv1x1) { conv.backward(s2, parameters: net.parameters) }
     }
 
     var activations: [Activation] { [conv.output, pool.output] }
@@ -338,7 +338,7 @@ final class BlockPool {
         }
         net.time(.batchNorm) { norm.backward(normInputs, parameters: net.parameters) }
         if let c = compression {
-            net.time(.normConv1x1) { c.backward(inputs, parameters: net.parameters, weights: net.weights) }
+            net.time(.normConv1x1) { c.backward(inputs, parameters: net.parameters) }
         }
     }
 

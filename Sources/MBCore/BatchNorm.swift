@@ -23,10 +23,7 @@ public final class BatchNorm {
     public let partChannels: [Int]
     public let channels: Int
     public let relu: Bool
-    public let gamma: TensorRef
-    public let beta: TensorRef
-    public let runningMean: TensorRef
-    public let runningVar: TensorRef
+    public let norm: BatchNormParameters
     public let outputs: [Activation]
     public static let eps: Float = 1e-5
     public static let momentum: Float = 0.1
@@ -40,21 +37,20 @@ public final class BatchNorm {
         self.partChannels = partChannels
         channels = partChannels.reduce(0, +)
         self.relu = relu
-        gamma = parameters.declare("\(name).weight", shape: [channels], group: "BatchNorm")
-        beta = parameters.declare("\(name).bias", shape: [channels], group: "BatchNorm")
-        runningMean = state.declare("\(name).running_mean", shape: [channels], group: "BatchNorm")
-        runningVar = state.declare("\(name).running_var", shape: [channels], group: "BatchNorm")
+        norm = BatchNormParameters(name: name, channels: channels, parameters: parameters, state: state)
         outputs = partChannels.indices.map { part in
             Activation(channels: partChannels[part], height: height, width: width, sharedGradient: gradientPool?.buffer(part))
         }
     }
 
+    public var gamma: TensorRef { norm.gamma }
+    public var beta: TensorRef { norm.beta }
+    public var runningMean: TensorRef { norm.runningMean }
+    public var runningVar: TensorRef { norm.runningVar }
+
     /// γ = 1, β = 0, running mean 0, running variance 1.
     public func initialize(parameters: TensorStore, state: TensorStore) {
-        parameters.value(gamma).update(repeating: 1, count: channels)
-        parameters.value(beta).update(repeating: 0, count: channels)
-        state.value(runningMean).update(repeating: 0, count: channels)
-        state.value(runningVar).update(repeating: 1, count: channels)
+        norm.initialize(parameters: parameters, state: state)
     }
 
     /// Training mode takes each input's batch statistics (`Activation.statistics`, shared with

@@ -226,21 +226,19 @@ public final class PreActivation {
 /// `PreActivation`): one GEMM per image with the concatenated weight (O, ΣC_p).
 public final class BatchNormReLUConv1x1 {
     public let input: PreActivation
-    public let weights: [TensorRef]
+    public let parts: PartWeights
     public let partChannels: [Int]
     public let outChannels: Int
     public let alpha: Float
     public let binary: Bool
     public let output: Activation
-    /// Where part p's columns start in its weight tensor, and that tensor's row length.
-    private let columnOffsets: [Int]
-    private let rowLength: [Int]
     public let inChannels: Int                  // ΣC_p
     private let concatenatedWeight: WeightMatrix  // (O, ΣC_p): the forward weights of every part side by side
     private let weightGradient: Buffer          // (O, ΣC_p)
     private let inputGradient: Buffer           // (ΣC_p, H·W) for one image
 
     public var norm: BatchNormParameters { input.norm }
+    public var weights: [TensorRef] { parts.tensors }
 
     /// Declares the BatchNorm's tensors under `normName`; `weights` are the 1x1 weights of the
     /// parts in order, each (O, C_p), or one (O, ΣC_p) tensor split by columns.
@@ -254,24 +252,13 @@ public final class BatchNormReLUConv1x1 {
     public init(norm: BatchNormParameters, weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float,
                 binary: Bool, height: Int, width: Int) {
         let total = partChannels.reduce(0, +)
-        precondition(weights.count == partChannels.count || weights.count == 1)
+        parts = PartWeights(weights, partChannels: partChannels)
         input = PreActivation(norm: norm, partChannels: partChannels, height: height, width: width)
         self.partChannels = partChannels
         self.outChannels = outChannels
         self.alpha = alpha
         self.binary = binary
         inChannels = total
-        if weights.count == partChannels.count {
-            self.weights = weights
-            columnOffsets = Array(repeating: 0, count: weights.count)
-            rowLength = partChannels
-        } else {
-            self.weights = Array(repeating: weights[0], count: partChannels.count)
-            var offsets: [Int] = [], start = 0
-            for c in partChannels { offsets.append(start); start += c }
-            columnOffsets = offsets
-            rowLength = Array(repeating: total, count: partChannels.count)
-        }
         output = Activation(channels: outChannels, height: height, width: width)
         concatenatedWeight = WeightMatrix(rows: outChannels, columns: total, binary: binary)
         weightGradient = Buffer(count: outChannels * total)
@@ -282,9 +269,9 @@ public final class BatchNormReLUConv1x1 {
     private func gatherWeights(_ store: WeightSource) {
         var column = 0
         for p in partChannels.indices {
-            let w = store.forwardWeight(weights[p], binary: binary) + columnOffsets[p]
+            let w = store.forwardWeight(parts.tensors[p], binary: binary) + parts.columnOffsets[p]
             for o in 0..<outChannels {
-                (concatenatedWeight.values.pointer + o * inChannels + column).update(from: w + o * rowLength[p], count: partChannels[p])
+                (concatenatedWeight.values.pointer + o * inChannels + column).update(from: w + o * parts.rowLength[p], count: partChannels[p])
             }
             column += partChannels[p]
         }
@@ -305,10 +292,9 @@ public final class BatchNormReLUConv1x1 {
 
     /// Accumulates dW (latent gradients, no factor alpha for binary weights: identity STE), dγ,
     /// dβ, and each input's gradient (part of it deferred, see `PreActivation`). Must follow a
-    /// training forward on the same inputs.
-    public func backward(_ inputs: [Activation], parameters: TensorStore, weights store: WeightSource) {
+    /// training forward on the same inputs and weights (it reuses the forward's gathered weight).
+    public func backward(_ inputs: [Activation], parameters: TensorStore) {
         let n = output.n, hw = output.plane, o = outChannels, total = inChannels
-        gatherWeights(store)
         weightGradient.zero(count: o * total)
         input.beginBackward()
         for img in 0..<n {
@@ -322,9 +308,9 @@ public final class BatchNormReLUConv1x1 {
         input.finishBackward(inputs, parameters: parameters)
         var column = 0
         for p in partChannels.indices {
-            let dw = parameters.gradient(weights[p]) + columnOffsets[p]
+            let dw = parameters.gradient(parts.tensors[p]) + parts.columnOffsets[p]
             for r in 0..<o {
-                let src = weightGradient.pointer + r * total + column, dst = dw + r * rowLength[p]
+                let src = weightGradient.pointer + r * total + column, dst = dw + r * parts.rowLength[p]
                 for ch in 0..<partChannels[p] { dst[ch] += src[ch] }
             }
             column += partChannels[p]

@@ -4,43 +4,37 @@
 /// McDonnell's constant `sqrt(2/fan_in)`; the latent gradient is the gradient of the scaled binary
 /// weight (identity straight-through estimator, no factor alpha).
 public final class Conv1x1 {
-    public let weights: [TensorRef]
+    public let parts: PartWeights
     public let partChannels: [Int]
-    /// Where part p's columns start in its weight tensor, and that tensor's row length.
-    private let columnOffsets: [Int]
-    private let rowLength: [Int]
     public let outChannels: Int
     public let alpha: Float
     public let binary: Bool
     public let output: Activation
 
-    public init(weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float, binary: Bool,
-                height: Int, width: Int) {
+    public convenience init(weights: [TensorRef], partChannels: [Int], outChannels: Int, alpha: Float, binary: Bool,
+                            height: Int, width: Int) {
         precondition(weights.count == partChannels.count)
-        self.weights = weights
+        self.init(parts: PartWeights(weights, partChannels: partChannels), partChannels: partChannels,
+                  outChannels: outChannels, alpha: alpha, binary: binary, height: height, width: width)
+    }
+
+    /// One (O, ΣC_p) weight tensor whose column blocks multiply the parts in order.
+    public convenience init(weight: TensorRef, partChannels: [Int], outChannels: Int, alpha: Float, binary: Bool,
+                            height: Int, width: Int) {
+        self.init(parts: PartWeights([weight], partChannels: partChannels), partChannels: partChannels,
+                  outChannels: outChannels, alpha: alpha, binary: binary, height: height, width: width)
+    }
+
+    private init(parts: PartWeights, partChannels: [Int], outChannels: Int, alpha: Float, binary: Bool, height: Int, width: Int) {
+        self.parts = parts
         self.partChannels = partChannels
-        columnOffsets = Array(repeating: 0, count: weights.count)
-        rowLength = partChannels
         self.outChannels = outChannels
         self.alpha = alpha
         self.binary = binary
         output = Activation(channels: outChannels, height: height, width: width)
     }
 
-    /// One (O, ΣC_p) weight tensor whose column blocks multiply the parts in order.
-    public init(weight: TensorRef, partChannels: [Int], outChannels: Int, alpha: Float, binary: Bool,
-                height: Int, width: Int) {
-        weights = Array(repeating: weight, count: partChannels.count)
-        self.partChannels = partChannels
-        var offsets: [Int] = [], start = 0
-        for c in partChannels { offsets.append(start); start += c }
-        columnOffsets = offsets
-        rowLength = Array(repeating: start, count: partChannels.count)
-        self.outChannels = outChannels
-        self.alpha = alpha
-        self.binary = binary
-        output = Activation(channels: outChannels, height: height, width: width)
-    }
+    public var weights: [TensorRef] { parts.tensors }
 
     /// Total input channels (the fan-in).
     public var inChannels: Int { partChannels.reduce(0, +) }
@@ -49,8 +43,8 @@ public final class Conv1x1 {
         let n = inputs[0].n, hw = inputs[0].plane, o = outChannels
         output.resize(batch: n)
         for (p, x) in inputs.enumerated() {
-            let w = store.forwardWeight(weights[p], binary: binary) + columnOffsets[p]
-            let cp = partChannels[p], ld = rowLength[p]
+            let w = store.forwardWeight(parts.tensors[p], binary: binary) + parts.columnOffsets[p]
+            let cp = partChannels[p], ld = parts.rowLength[p]
             if hw == 1 {
                 // (N, C) · Wᵀ as one GEMM.
                 gemm(transposeB: true, m: n, n: o, k: cp, alpha: alpha, a: x.value.pointer, lda: cp,
@@ -70,9 +64,9 @@ public final class Conv1x1 {
         let n = output.n, hw = output.plane, o = outChannels
         let dy = output.grad.pointer
         for (p, x) in inputs.enumerated() {
-            let w = store.forwardWeight(weights[p], binary: binary) + columnOffsets[p]
-            let dw = store.parameters.gradient(weights[p]) + columnOffsets[p]
-            let cp = partChannels[p], ld = rowLength[p]
+            let w = store.forwardWeight(parts.tensors[p], binary: binary) + parts.columnOffsets[p]
+            let dw = store.parameters.gradient(parts.tensors[p]) + parts.columnOffsets[p]
+            let cp = partChannels[p], ld = parts.rowLength[p]
             if hw == 1 {
                 gemm(transposeA: true, m: o, n: cp, k: n, a: dy, lda: o, b: x.value.pointer, ldb: cp,
                      beta: 1, c: dw, ldc: ld)
@@ -87,6 +81,32 @@ public final class Conv1x1 {
                 gemm(transposeA: true, m: cp, n: hw, k: o, alpha: alpha, a: w, lda: ld, b: dyi, ldb: hw,
                      beta: 1, c: x.grad.pointer + img * cp * hw, ldc: hw)
             }
+        }
+    }
+}
+
+/// The 1x1 weights of a channel concatenation's parts: one (O, C_p) tensor per part, or one
+/// (O, ΣC_p) tensor whose column blocks belong to the parts in order.
+public struct PartWeights {
+    /// Part p's tensor (the same one for every part of a split weight).
+    public let tensors: [TensorRef]
+    /// Where part p's columns start in its tensor, and that tensor's row length.
+    public let columnOffsets: [Int]
+    public let rowLength: [Int]
+
+    /// `weights` holds one tensor per part, or a single tensor to split by columns.
+    public init(_ weights: [TensorRef], partChannels: [Int]) {
+        if weights.count == partChannels.count {
+            tensors = weights
+            columnOffsets = Array(repeating: 0, count: weights.count)
+            rowLength = partChannels
+        } else {
+            precondition(weights.count == 1, "a 1x1 conv over \(partChannels.count) parts needs one weight per part or one split weight")
+            tensors = Array(repeating: weights[0], count: partChannels.count)
+            var offsets: [Int] = [], start = 0
+            for c in partChannels { offsets.append(start); start += c }
+            columnOffsets = offsets
+            rowLength = Array(repeating: start, count: partChannels.count)
         }
     }
 }

@@ -72,7 +72,7 @@ final class FusedNormConvTests: XCTestCase {
         for (f, d) in zip([fused1, fused2], dy) {
             f.output.prepareGradient()
             f.output.grad.pointer.update(from: d.pointer, count: d.count)
-            f.backward([a, b], parameters: params, weights: source)
+            f.backward([a, b], parameters: params)
         }
         XCTAssertTrue(a.statistics.hasPendingCorrection)
         for x in [a, b] { x.statistics.applyGradientCorrection(to: x) }

@@ -34,18 +34,20 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
+        // What every target shares: the one-message error shape.
+        .target(name: "MBBase"),
         .target(name: "MBSignGEMM", swiftSettings: haswellSettings),
-        .target(name: "MBCore", dependencies: ["COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
-        .target(name: "MBCliqueNet", dependencies: ["MBCore"], swiftSettings: fastSettings),
-        .target(name: "MBData", dependencies: ["MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
-        .target(name: "MBDistributed", dependencies: ["CMPI", "COpenBLAS", "CSystem"], swiftSettings: fastSettings),
+        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
+        .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore"], swiftSettings: fastSettings),
+        .target(name: "MBData", dependencies: ["MBBase", "MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
+        .target(name: "MBDistributed", dependencies: ["MBBase", "CMPI", "COpenBLAS", "CSystem"], swiftSettings: fastSettings),
         .target(name: "MBTrain",
-                dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBDistributed",
+                dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBDistributed",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
                           dependencies: ["MBData", "MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed"],
+        .executableTarget(name: "mbc-bench", dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed"],
                           swiftSettings: fastSettings),
 
         // Helpers shared by the test targets (finite differences, random tensors); not shipped.

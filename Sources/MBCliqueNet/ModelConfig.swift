@@ -1,3 +1,5 @@
+import MBBase
+
 /// Which convolutions use 1-bit weights (spec section 6 and section 11, item 5).
 public enum BinarizeScope: String, CaseIterable, Sendable {
     /// Every conv: modulated 3x3s by `M ⊙ sign(C)`, all others by `sqrt(2/fan_in) · sign(W)` (default).
@@ -55,7 +57,7 @@ public struct ModelConfig: Equatable, Sendable {
 
     /// Checks the combination; each message names the key and what is allowed.
     public func validate() throws -> Void {
-        func fail(_ m: String) -> ModelConfigError { ModelConfigError(message: m) }
+        func fail(_ m: String) -> ModelConfigError { ModelConfigError(m) }
         if inChannels < 1 { throw fail("`model.in_channels` is \(inChannels); it must be at least 1.") }
         if classes < 2 { throw fail("`model.classes` is \(classes); it must be at least 2.") }
         if widths.isEmpty { throw fail("`model.widths` is empty; give one width per block, e.g. [64, 64, 128].") }
@@ -77,7 +79,5 @@ public struct ModelConfig: Equatable, Sendable {
     }
 }
 
-public struct ModelConfigError: Error, CustomStringConvertible {
-    public let message: String
-    public var description: String { message }
-}
+/// A model configuration that does not make a network: the message names the key and what is allowed.
+public struct ModelConfigError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }

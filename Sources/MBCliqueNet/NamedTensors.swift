@@ -1,11 +1,9 @@
+import MBBase
 import MBCore
 
 /// Named tensors that do not fit a model's parameters and state; the message lists what is
 /// missing, unexpected or mis-shaped and says what to do.
-public struct ModelTensorsError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public var description: String { message }
-}
+public struct ModelTensorsError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
 extension MBCliqueNet {
     /// Every parameter and BatchNorm running statistic as an F32 tensor under its name (the names
@@ -50,7 +48,7 @@ extension MBCliqueNet {
             }
         }
         guard problems.isEmpty else {
-            throw ModelTensorsError(message: "The tensors do not fit this model (widths \(config.widths), \(config.layers) layers, "
+            throw ModelTensorsError("The tensors do not fit this model (widths \(config.widths), \(config.layers) layers, "
                 + "k = \(config.k), \(config.classes) classes, compression \(config.compression ? "on" : "off")): "
                 + problems.joined(separator: "; ")
                 + ". Were they written for another model configuration? Use the configuration they were saved with.")

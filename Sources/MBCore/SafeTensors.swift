@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,10 +63,10 @@ public struct SafeTensor: Equatable {
 
 /// A file that cannot be read or written as safetensors; the message names the file, says what
 /// is wrong and what to do.
-public struct SafeTensorsError: Error, CustomStringConvertible, Equatable {
+public struct SafeTensorsError: MessageError {
     public let path: String
     public let problem: String
-    public var description: String { "`\(path)`: \(problem)" }
+    public var message: String { "`\(path)`: \(problem)" }
 }
 
 /// Named tensors plus a string-to-string `__metadata__` map, stored as safetensors

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 
 /// What data-parallel training needs from a group of processes. A process started without
 /// `mpirun` is a world of size 1 (`SingleProcess`); `makeWorldCommunicator()` picks the right one.
@@ -39,11 +40,7 @@ public final class SingleProcess: Communicator {
 }
 
 /// A failed collective or MPI call: the message names the call and carries MPI's own text.
-public struct DistributedError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+public struct DistributedError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
 /// True when this process was started by an MPI launcher (`mpirun`/`mpiexec` set
 /// `OMPI_COMM_WORLD_SIZE`; PMIx launchers such as `srun --mpi=pmix` set `PMIX_RANK`).

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 import MBCliqueNet
 import MBCore
 
@@ -108,11 +109,7 @@ public struct Checkpoint {
     }
 }
 
-public struct CheckpointError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+public struct CheckpointError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
 /// The checkpoint files of a run directory: `checkpoints/step-NNNNNNNN.safetensors` (the last
 /// `keep_last` kept), `checkpoints/cycle-C-step-NNNNNNNN.safetensors` (every SGDR cycle end, kept)

@@ -1,12 +1,9 @@
 import Foundation
+import MBBase
 import Yams
 
 /// A user error in a configuration: the message names the key, what was found and what is allowed.
-public struct ConfigError: Error, CustomStringConvertible, Equatable {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+public struct ConfigError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
 /// A configuration document as plain data: scalars stay strings until a section reads them with a type.
 public indirect enum ConfigValue: Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 import MBCliqueNet
 import MBCore
 import MBData
@@ -35,11 +36,7 @@ public enum TrainingOutcome: Equatable {
     case diverged(step: Int)
 }
 
-public struct TrainingError: Error, CustomStringConvertible {
-    public let message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
+public struct TrainingError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
 /// Set from a signal handler; all ranks agree on it at the next step boundary.
 nonisolated(unsafe) public var stopRequested: Int32 = 0

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 import MBCore
 import MBDistributed
 import MBTrain
@@ -64,10 +65,7 @@ struct DistributedBenchOptions {
     }
 }
 
-struct BenchUsageError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
+struct BenchUsageError: MessageError { let message: String; init(_ message: String) { self.message = message } }
 
 /// This process's peak resident set (VmHWM of /proc/self/status) in MiB; 0 where there is none.
 func peakResidentMiB() -> Double {

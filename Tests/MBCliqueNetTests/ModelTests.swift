@@ -12,10 +12,11 @@ final class ModelTests: XCTestCase {
         return c
     }
 
-    /// Exact counts from `../shared/spec/param_count.py` (R2 = defaults; R1 = compression off):
-    /// `python3 -c "import param_count as p; print(p.total((64,64,128), 4, 10, compress=True))"`.
-    func testParameterCountsEqualTheSpecScript() throws {
-        let cases: [(ModelConfig, Int)] = [
+    /// The configurations whose parameter counts are checked, with the count the formula of
+    /// docs/MODEL.md gives (`python3 reference/param_count.py` prints the same list): compression on
+    /// is the default, off is the text-literal head without it.
+    var countCases: [(ModelConfig, Int)] {
+        [
             (config(widths: [64, 64, 128], k: 4), 1_370_944),
             (config(widths: [64, 64, 128], k: 2), 1_592_074),
             (config(widths: [64, 64, 128], k: 8), 1_260_460),
@@ -30,13 +31,51 @@ final class ModelTests: XCTestCase {
             (config(widths: [8, 8], k: 2, classes: 4, layers: 2, size: 8, stem: 8), 3_740),
             (config(widths: [8, 8], k: 2, classes: 4, layers: 2, size: 8, stem: 8, compression: false), 2_996),
         ]
-        for (c, expected) in cases {
+    }
+
+    func testParameterCountsEqualTheFormula() throws {
+        for (c, expected) in countCases {
             let model = try MBCliqueNet(config: c)
             XCTAssertEqual(model.parameters.count, expected, "\(c.widths) k=\(c.k) compression=\(c.compression)")
             let summary = ModelSummary(model: model)
             XCTAssertEqual(summary.total.parameters, expected)
             XCTAssertEqual(summary.total.binaryParameters + summary.total.floatParameters, expected)
         }
+    }
+
+    /// An independent route to the same counts: `reference/param_count.py` computes them from the
+    /// formula alone, in Python. Every configuration it lists is built here and counted by mbc;
+    /// its list must be exactly `countCases`, so neither list drifts from the other.
+    func testParameterCountsEqualTheReferenceScript() throws {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let candidates = path.split(separator: ":").map { "\($0)/python3" }
+        guard let python = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
+            throw XCTSkip("python3 is not on PATH; the counts are still checked against the formula's literals in testParameterCountsEqualTheFormula")
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [root.appendingPathComponent("reference/param_count.py").path, "--json"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: output) as? [[String: Any]])
+        var listed: [ModelConfig] = []
+        for e in entries {
+            let c = config(widths: try XCTUnwrap(e["widths"] as? [Int]), k: try XCTUnwrap(e["k"] as? Int),
+                           classes: try XCTUnwrap(e["classes"] as? Int), inChannels: try XCTUnwrap(e["in_channels"] as? Int),
+                           layers: try XCTUnwrap(e["layers"] as? Int), size: try XCTUnwrap(e["image_size"] as? Int),
+                           stem: try XCTUnwrap(e["stem_channels"] as? Int), compression: try XCTUnwrap(e["compression"] as? Bool))
+            let counted = try XCTUnwrap(e["parameters"] as? Int)
+            let model = try MBCliqueNet(config: c)
+            XCTAssertEqual(model.parameters.count, counted, "\(c.widths) k=\(c.k) compression=\(c.compression)")
+            XCTAssertEqual(ModelSummary(model: model).total.parameters, counted)
+            listed.append(c)
+        }
+        XCTAssertEqual(listed, countCases.map(\.0))
     }
 
     func testSummaryCountsBinaryAndFloatParameters() throws {

@@ -34,7 +34,7 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
-        // What every target shares: the one-message error shape.
+        // What every target shares: the one-message error shape and the FNV-1a hash.
         .target(name: "MBBase"),
         .target(name: "MBSignGEMM", swiftSettings: haswellSettings),
         .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
@@ -51,7 +51,8 @@ let package = Package(
                           swiftSettings: fastSettings),
 
         // Helpers shared by the test targets (finite differences, random tensors); not shipped.
-        .target(name: "MBTestSupport", dependencies: ["MBCore"], path: "Tests/MBTestSupport"),
+        .target(name: "MBTestSupport", dependencies: ["MBBase", "MBCore"], path: "Tests/MBTestSupport"),
+        .testTarget(name: "MBBaseTests", dependencies: ["MBBase"]),
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"],
                     exclude: ["Fixtures"]),

@@ -6,9 +6,19 @@ public struct SplitMix64: RandomNumberGenerator {
     public var state: UInt64
     public init(seed: UInt64) { state = seed }
 
-    public mutating func next() -> UInt64 {
+    @inlinable public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
+        return Self.finalize(state)
+    }
+
+    /// The first output of a generator seeded with `x`, without keeping one: a bijective 64-bit
+    /// mixer, so a hash of counters (the data pipeline's randomness) needs no generator state.
+    @inlinable public static func hash(_ x: UInt64) -> UInt64 {
+        finalize(x &+ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    @inlinable static func finalize(_ x: UInt64) -> UInt64 {
+        var z = x
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)

@@ -1,3 +1,5 @@
+import MBCore
+
 /// The paper's training augmentation: horizontal flip with p = 0.5, and zero-pad by `padding`
 /// then crop a random window back to the original size.
 public struct Augmentation: Equatable, Sendable {
@@ -26,7 +28,7 @@ public struct Augmentation: Equatable, Sendable {
         let span = 2 * padding + 1
         return Choice(flipped: flip && bits & 1 == 1,
                       dy: bounded(bits >> 1 | bits << 63, span) - padding,
-                      dx: bounded(splitMix64(bits), span) - padding)
+                      dx: bounded(SplitMix64.hash(bits), span) - padding)
     }
 }
 

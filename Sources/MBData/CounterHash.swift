@@ -1,19 +1,12 @@
+import MBCore
+
 /// Counter-based randomness: every random number the data pipeline uses is a pure function of
 /// its coordinates (seed, purpose, epoch, index, ...), so no generator state is shared or saved.
-
-/// SplitMix64's finaliser: a bijective 64-bit mixer.
-@inline(__always)
-func splitMix64(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-}
 
 /// A hash of a list of coordinates (order matters).
 @inline(__always)
 func counterHash(_ coordinates: UInt64...) -> UInt64 {
-    coordinates.reduce(0x6A09_E667_F3BC_C908) { splitMix64($0 ^ splitMix64($1)) }
+    coordinates.reduce(0x6A09_E667_F3BC_C908) { SplitMix64.hash($0 ^ SplitMix64.hash($1)) }
 }
 
 /// What a stream of random numbers is used for; keeps streams of the same seed independent.

@@ -100,12 +100,12 @@ public struct Checkpoint {
 
     /// FNV-1a over the tensor names and bytes, in name order.
     static func checksum(_ tensors: [String: SafeTensor]) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        var hash = FNV1a()
         for name in tensors.keys.sorted() {
-            for b in name.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-            for b in tensors[name]!.bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+            hash.add(bytes: name.utf8)
+            hash.add(bytes: tensors[name]!.bytes)
         }
-        return h
+        return hash.value
     }
 }
 

@@ -1,3 +1,4 @@
+import MBBase
 import MBCore
 
 /// Fills `count` floats at `p` with N(0, std²) draws.
@@ -81,8 +82,6 @@ public func sampleIndices(count: Int, limit: Int, rng: inout SplitMix64) -> [Int
 }
 
 /// A fingerprint of the sign pattern of `count` floats (which ReLU outputs are positive).
-public func positivePattern(_ p: UnsafePointer<Float>, count: Int, into hash: inout UInt64) {
-    for i in 0..<count {
-        hash = (hash ^ (p[i] > 0 ? 1 : 0)) &* 0x100_0000_01B3
-    }
+public func positivePattern(_ p: UnsafePointer<Float>, count: Int, into hash: inout FNV1a) {
+    for i in 0..<count { hash.add(p[i] > 0 ? 1 : 0) }
 }

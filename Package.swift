@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Release builds skip Swift's exclusivity checks: the kernels loop over unsafe buffers held by
-// final classes, and the dynamic checks cost more than the arithmetic there (see DESIGN.md).
+// final classes, and the dynamic checks cost more than the arithmetic there.
 let fastSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 // The sign lookup-table kernels need 256-bit vectors, which the portable x86-64 baseline lacks:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The comparison benchmark (issue 5): mbc under `mpirun -np 2` against PyTorch DDP (gloo,
+# The comparison benchmark: mbc under `mpirun -np 2` against PyTorch DDP (gloo,
 # 2 processes x 1 thread), and mbc at 1 rank, on synthetic 3x32x32 data, global batch 128, for
 # the 64-64-128 and 64-128-256 k=4 models, one run after the other; then a table with ratios and
 # which targets hold. The raw JSON lines go to $MBC_BENCH_OUT (default bench-vs-pytorch.jsonl).

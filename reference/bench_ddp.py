@@ -16,7 +16,7 @@ Peak resident memory: `resource.getrusage(RUSAGE_SELF).ru_maxrss` of each traini
 the evaluation process. Prints one JSON line (the keys of `mbc-bench ddp`'s line).
 
 Install torch with `reference/install-torch.sh`; run with tcmalloc preloaded for a fair
-comparison (`LD_PRELOAD=libtcmalloc_minimal.so.4`, see shared DESIGN.md "Speed facts").
+comparison (`LD_PRELOAD=libtcmalloc_minimal.so.4`; BENCHMARKS.md says why).
 """
 import argparse
 import json

@@ -1,6 +1,6 @@
 """Reads the JSON lines of `mbc-bench ddp` and `bench_ddp.py` (one file, as written by
 `launch/bench-vs-pytorch.sh`) and prints the comparison table, the ratios and which of the
-issue's targets hold: training images/s of mbc at 2 ranks >= 2.0x PyTorch DDP, evaluation
+comparison's targets hold: training images/s of mbc at 2 ranks >= 2.0x PyTorch DDP, evaluation
 images/s >= 2.0x, 2 ranks >= 1.8x 1 rank, peak resident memory per rank <= PyTorch's."""
 import json
 import sys

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the PyTorch side of launch/bench-vs-pytorch.sh: PyPI's torch (CPU wheels work) and
-# Debian's tcmalloc, which PyTorch needs on this CPU for a fair comparison (DESIGN.md, Speed facts).
+# Debian's tcmalloc, which PyTorch needs for a fair comparison (BENCHMARKS.md says why).
 # Skips what is already there; run as root or with sudo for the apt-get part.
 set -euo pipefail
 if ! python3 -c "import torch" 2>/dev/null; then

@@ -20,8 +20,8 @@ T_mult=2, eta_min=1e-4) stepped with the fractional epoch s / steps_per_epoch (s
 so step 1 is mid-cycle and step 2 is a warm restart); it is asserted equal to the closed form that
 mbc's SGDRSchedule(lrMax 0.01, lrMin 1e-4, t0Epochs 1, tMult 2, mcdonnell, stepsPerEpoch 2) computes.
 
-The parameters are the spec's initialisation from a seed, with BN gamma/beta and running statistics
-randomised so that no gradient is special, and binarized latents pushed at least 1e-3 away from 0.
+The parameters are the initialisation of docs/MODEL.md section 8, from a seed, with BN gamma/beta
+and running statistics randomised so that no gradient is special, and binarized latents pushed at least 1e-3 away from 0.
 Robustness against Float32 rounding is checked, not hoped for: the same three steps are rerun in
 Float64 and the seed is rejected unless (a) every binarized latent used by a forward pass (initial,
 after step 0, after step 1) has the same sign in both runs with a margin |w| >= 1e-4 (and, with

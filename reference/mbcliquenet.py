@@ -1,4 +1,4 @@
-"""A PyTorch reference of Modulated Binary CliqueNet, written from `spec/MBCLIQUENET.md`.
+"""A PyTorch reference of Modulated Binary CliqueNet, written from `docs/MODEL.md`.
 
 It is the test oracle for mbc (`Tests/MBCliqueNetTests/ReferenceFixtureTests.swift`), so it is
 written the plain way the paper's authors would have: the modulated 3x3 filters are rebuilt
@@ -7,7 +7,7 @@ convolved with `F.conv2d`; the 1-bit convs use the sign with straight-through gr
 
 Parameter and buffer names equal mbc's tensor names (`model.state_dict()` keys are exactly the
 names mbc lists in `parameters.infos` and `state.infos`), with the same shapes, so tensors move
-between the two by name. Spec sections are cited as (§n).
+between the two by name. Sections of docs/MODEL.md are cited as (§n).
 """
 import json
 import math
@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# Which conv kinds each `binarize` scope makes 1-bit (§6 and §11 item 5; mbc `BinarizeScope`).
+# Which conv kinds each `binarize` scope makes 1-bit (§7.4; mbc `BinarizeScope`).
 SCOPES = {
     "all": {"stem", "block1x1", "modulated3x3", "transition", "compression", "head"},
     "except-stem-head": {"block1x1", "modulated3x3", "transition", "compression"},
@@ -44,7 +44,7 @@ class Config:
     compression: bool = True
     binarize: str = "all"
     clip_ste: bool = False
-    init_n: str = "9c"  # n of the modulated conv's init N(0, 2/n): "9c" or "c" (§5)
+    init_n: str = "9c"  # n of the modulated conv's init N(0, 2/n): "9c" or "c" (§8)
 
     def __post_init__(self):
         assert self.binarize in SCOPES, f"binarize must be one of {sorted(SCOPES)}"
@@ -59,14 +59,14 @@ class Config:
 
 
 def sign(w):
-    """sign with sign(0) = +1, as a real +-1 (§2); torch.sign(0) would be 0."""
+    """sign with sign(0) = +1, as a real +-1 (§7.1); torch.sign(0) would be 0."""
     return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
 
 
 class ScaledSignSTE(torch.autograd.Function):
     """Forward `scale * sign(w)`; backward: the gradient of the forward weight passes to the
     latent w unchanged (identity straight-through estimator, *not* multiplied by `scale`:
-    McDonnell's stop_gradient trick, §4.1-4.2), cancelled where |w| > 1 when `clip` (BNN-style)."""
+    McDonnell's stop_gradient trick, §7.3), cancelled where |w| > 1 when `clip` (BNN-style)."""
 
     @staticmethod
     def forward(ctx, w, scale, clip):
@@ -83,13 +83,13 @@ class ScaledSignSTE(torch.autograd.Function):
 
 
 def mcdonnell_scale(fan_in):
-    """sqrt(2 / fan_in) (§3.4), rounded to float32 the way mbc computes it (2/fan_in and the
+    """sqrt(2 / fan_in) (§7.2), rounded to float32 the way mbc computes it (2/fan_in and the
     square root in float32), so both sides multiply by the same number."""
     return float(np.sqrt(np.float32(2) / np.float32(fan_in)))
 
 
 class ConvWeight(nn.Module):
-    """A latent conv weight (no bias anywhere, §5), registered as `<module>.weight`."""
+    """A latent conv weight (no bias anywhere, §8), registered as `<module>.weight`."""
 
     def __init__(self, *shape):
         super().__init__()
@@ -120,16 +120,16 @@ class Net:
         self.cfg = cfg
 
     def scaled(self, w, kind, fan_in):
-        """McDonnell's `sqrt(2/fan_in) * sign(W)` for a binarized non-modulated conv (§3.4), else W.
+        """McDonnell's `sqrt(2/fan_in) * sign(W)` for a binarized non-modulated conv (§7.2), else W.
         `fan_in` is kh*kw*C_in of this particular use."""
         if not self.cfg.binarizes(kind):
             return w
         return ScaledSignSTE.apply(w, mcdonnell_scale(fan_in), self.cfg.clip_ste)
 
     def modulated(self, c_latent, m):
-        """Q (c, c, 3, 3) with Q[i*k + j][ch] = M[j] * sign(C[i][ch]) (§3.3); Q = M * C when the
+        """Q (c, c, 3, 3) with Q[i*k + j][ch] = M[j] * sign(C[i][ch]) (§6.1); Q = M * C when the
         3x3s are not binarized. Autograd gives dC_i = sum_j dQ_{ik+j} * M_j (identity STE) and
-        dM_j = sum_i sum_ch dQ_{ik+j} * sign(C_i) (§4.2-4.3)."""
+        dM_j = sum_i sum_ch dQ_{ik+j} * sign(C_i) (§6.3)."""
         b = ScaledSignSTE.apply(c_latent, 1.0, self.cfg.clip_ste) if self.cfg.binarizes("modulated3x3") else c_latent
         filters, channels = b.shape[0], b.shape[1]
         k = m.shape[0]
@@ -152,7 +152,7 @@ class CliqueLayer(nn.Module):
 
 
 class CliqueBlock(nn.Module):
-    """The bottleneck clique block (§3.2): W_li (1x1) and each layer's latent 3x3 C shared by
+    """The bottleneck clique block (§3): W_li (1x1) and each layer's latent 3x3 C shared by
     Stage-I and Stage-II, separate BNs per stage, one M-filter (k, 3, 3) per block."""
 
     def __init__(self, a, c, cfg):
@@ -188,7 +188,7 @@ class CliqueBlock(nn.Module):
 
 
 class Transition(nn.Module):
-    """BN-ReLU over Stage-II -> 1x1 conv (Lc -> Lc) -> 2x2 average pool, stride 2 (§3.5)."""
+    """BN-ReLU over Stage-II -> 1x1 conv (Lc -> Lc) -> 2x2 average pool, stride 2 (§4)."""
 
     def __init__(self, channels):
         super().__init__()
@@ -209,7 +209,7 @@ class Compression(nn.Module):
 
 
 class BlockPool(nn.Module):
-    """F = [X0, Stage-II] -> (compression: BN-ReLU -> 1x1 to floor(f/2)) -> BN-ReLU -> GAP (§3.6)."""
+    """F = [X0, Stage-II] -> (compression: BN-ReLU -> 1x1 to floor(f/2)) -> BN-ReLU -> GAP (§5)."""
 
     def __init__(self, f, compression):
         super().__init__()
@@ -236,7 +236,7 @@ class Head(nn.Module):
 
 class MBCliqueNet(nn.Module):
     """stem 3x3 -> clique blocks with transitions between them -> per-block (compression)
-    BN-ReLU-GAP -> concatenated vector -> 1x1 conv -> BN -> logits (§3)."""
+    BN-ReLU-GAP -> concatenated vector -> 1x1 conv -> BN -> logits (§2-5)."""
 
     def __init__(self, cfg):
         super().__init__()
@@ -260,7 +260,7 @@ class MBCliqueNet(nn.Module):
 
     def forward(self, images):
         net, cfg = self.net, self.cfg
-        # Stem: 3x3, stride 1, pad 1, no BN/ReLU after it (§3.1).
+        # Stem: 3x3, stride 1, pad 1, no BN/ReLU after it (§2).
         x = F.conv2d(images, net.scaled(self.stem.weight, "stem", 9 * cfg.in_channels), padding=1)
         features = []
         for b, block in enumerate(self.blocks):
@@ -275,7 +275,7 @@ class MBCliqueNet(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, generator):
-        """Spec §5: modulated C and M ~ N(0, 2/n), n = 9c (or c); other conv weights
+        """§8: modulated C and M ~ N(0, 2/n), n = 9c (or c); other conv weights
         ~ N(0, 2/fan_in) with fan_in from their first use; BN gamma 1, beta 0, stats 0 and 1."""
         def normal(t, fan):
             t.copy_(torch.randn(t.shape, generator=generator, dtype=t.dtype) * math.sqrt(2 / fan))

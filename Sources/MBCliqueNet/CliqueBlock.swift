@@ -67,7 +67,7 @@ final class NetworkState {
     }
 }
 
-/// A modulated binary clique block (spec section 3.2): L layers, Stage-I then Stage-II, with the
+/// A modulated binary clique block (docs/MODEL.md section 3): L layers, Stage-I then Stage-II, with the
 /// 1x1 weights `W_li` and each layer's latent 3x3 filters shared by both stages, separate
 /// BatchNorms per stage, and one M-filter shared by all 2L modulated convs of the block.
 final class CliqueBlock {

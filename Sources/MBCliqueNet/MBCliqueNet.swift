@@ -1,6 +1,6 @@
 import MBCore
 
-/// Modulated Binary CliqueNet (spec section 3, reading R2 by default): stem 3x3 → clique blocks
+/// Modulated Binary CliqueNet (docs/MODEL.md sections 2-5, compression on by default): stem 3x3 → clique blocks
 /// with transitions between them → per-block (compression) BN-ReLU-GAP → concatenated vector →
 /// 1x1 conv → BatchNorm → softmax cross-entropy.
 ///
@@ -110,7 +110,7 @@ public final class MBCliqueNet {
         }
     }
 
-    /// Draws every parameter from `seed` (spec section 5): modulated C and M ~ N(0, 2/n) with
+    /// Draws every parameter from `seed` (docs/MODEL.md section 8): modulated C and M ~ N(0, 2/n) with
     /// n = 9c (or c); every other conv weight ~ N(0, 2/fan_in) with fan_in from its first use;
     /// BatchNorm γ = 1, β = 0, running statistics 0 and 1.
     public func initialize(seed: UInt64) {
@@ -271,7 +271,7 @@ final class Transition {
     var activations: [Activation] { [conv.output, pool.output] }
 }
 
-/// Per-block head (spec section 3.6): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋,
+/// Per-block head (docs/MODEL.md section 5): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋,
 /// fused) → BN-ReLU → global average pool into the block's slice of the feature vector.
 final class BlockPool {
     let compression: BatchNormReLUConv1x1?

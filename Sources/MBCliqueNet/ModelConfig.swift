@@ -1,6 +1,6 @@
 import MBBase
 
-/// Which convolutions use 1-bit weights (spec section 6 and section 11, item 5).
+/// Which convolutions use 1-bit weights (docs/MODEL.md section 7.4).
 public enum BinarizeScope: String, CaseIterable, Sendable {
     /// Every conv: modulated 3x3s by `M ⊙ sign(C)`, all others by `sqrt(2/fan_in) · sign(W)` (default).
     case all
@@ -31,13 +31,14 @@ extension BinarizeScope {
     }
 }
 
-/// The n of the modulated conv's initialisation `N(0, 2/n)` (spec section 5).
+/// The n of the modulated conv's initialisation `N(0, 2/n)` (docs/MODEL.md section 8).
 public enum InitFanIn: String, CaseIterable, Sendable {
     case nineC = "9c"
     case c
 }
 
-/// Everything that defines the network's shape and numerics. Defaults are the spec's reading R2.
+/// Everything that defines the network's shape and numerics. Defaults are the readings of
+/// docs/MODEL.md section 11 (compression on, every conv 1-bit).
 public struct ModelConfig: Equatable, Sendable {
     public var inChannels = 3
     public var imageSize = 32
@@ -46,7 +47,7 @@ public struct ModelConfig: Equatable, Sendable {
     public var layers = 4
     public var k = 4
     public var stemChannels = 64
-    /// CliqueNet's compression (BN-ReLU-1x1 halving) before global pooling; off is reading R1.
+    /// CliqueNet's compression (BN-ReLU-1x1 halving) before global pooling; off is the text-literal head.
     public var compression = true
     public var binarize = BinarizeScope.all
     /// Gradient cancelled where |latent| > 1 (BNN-style STE) instead of the identity STE.

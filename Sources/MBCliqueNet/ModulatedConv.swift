@@ -48,8 +48,8 @@ public final class ModulatedFilter {
     }
 }
 
-/// One use of a modulated binary 3x3 conv (stride 1, pad 1), computed the factored way of spec
-/// section 8: `G = Bcat · X` (one GEMM per image, no im2col), then the masked
+/// One use of a modulated binary 3x3 conv (stride 1, pad 1), computed the factored way of
+/// docs/MODEL.md section 6: `G = Bcat · X` (one GEMM per image, no im2col), then the masked
 /// shift-and-weighted-sum `Y[i·k+j][p] = Σ_t M[j][t] · G[t·O'+i][p + δ_t]`.
 /// Backward: `dG` by the transposed shift-sum, `dX = Bcatᵀ·dG`, `dBcat += dG·Xᵀ`, and
 /// `dM[j][t] += Σ_i Σ_p dY[i·k+j][p] · G[t·O'+i][p + δ_t]` from the cached G.

@@ -135,7 +135,7 @@ public final class WeightSource {
     }
 }
 
-/// sign with sign(0) = +1, as a real ±1 (spec section 2).
+/// sign with sign(0) = +1, as a real ±1 (docs/MODEL.md section 7.1).
 @inline(__always) public func binarize(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count: Int) {
     for i in 0..<count { dst[i] = src[i] >= 0 ? 1 : -1 }
 }

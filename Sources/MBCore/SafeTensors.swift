@@ -4,7 +4,7 @@ import MBBase
 import Glibc
 #endif
 
-/// Element types of the safetensors format (spec FORMATS.md). Sub-byte types are not supported.
+/// Element types of the safetensors format (docs/FORMATS.md). Sub-byte types are not supported.
 public enum SafeTensorsDType: String, CaseIterable {
     case bool = "BOOL", u8 = "U8", i8 = "I8", f8e5m2 = "F8_E5M2", f8e4m3 = "F8_E4M3", f8e8m0 = "F8_E8M0"
     case i16 = "I16", u16 = "U16", f16 = "F16", bf16 = "BF16"

@@ -2,8 +2,8 @@ import CMPI
 import Foundation
 
 /// `Communicator` over Open MPI's `MPI_COMM_WORLD`. Collectives are blocking; a large buffer is
-/// reduced in place in buckets of `bucketBytes` (a few MB move fastest between two ranks, see
-/// DESIGN.md). Every MPI call's return code is checked and a failure throws `DistributedError`:
+/// reduced in place in buckets of `bucketBytes` (a few MB move fastest between two ranks;
+/// `mbc-train env --bandwidth` times several bucket sizes). Every MPI call's return code is checked and a failure throws `DistributedError`:
 /// the world is switched to `MPI_ERRORS_RETURN` so errors return instead of aborting.
 /// MPI can be initialised once per process: create one instance, call `finalize()` at the end.
 public final class MPICommunicator: Communicator {

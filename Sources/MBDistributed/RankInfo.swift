@@ -2,7 +2,7 @@ import COpenBLAS
 import CSystem
 import Glibc
 
-/// Where one rank runs: what rank 0 prints at start so a user can see the placement (DESIGN.md).
+/// Where one rank runs: what rank 0 prints at start so a user can see the placement.
 public struct RankInfo: Equatable {
     public var host: String
     /// The CPUs this process may run on, as ranges, e.g. `0-3,8`.

@@ -6,7 +6,7 @@ public enum WeightDecayScope: String, CaseIterable {
     case conv
 }
 
-/// The `optim:` section: SGD with momentum (spec section 9).
+/// The `optim:` section: SGD with momentum (docs/MODEL.md section 9).
 public struct OptimConfig: Equatable {
     public var lrMax = 0.1
     public var lrMin = 1e-4

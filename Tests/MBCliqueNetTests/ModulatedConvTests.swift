@@ -3,7 +3,7 @@ import MBCore
 import MBTestSupport
 import XCTest
 
-/// The factored modulated conv (spec section 8) against the naive route (build Q, convolve).
+/// The factored modulated conv (docs/MODEL.md section 6) against the naive route (build Q, convolve).
 final class ModulatedConvTests: XCTestCase {
     struct Setup {
         let params = TensorStore(withGradients: true)
@@ -108,7 +108,7 @@ final class ModulatedConvTests: XCTestCase {
         }
     }
 
-    /// The factored route does about 1/k of the naive arithmetic (spec section 8.3): its MAC count.
+    /// The factored route does about 1/k of the naive arithmetic (docs/MODEL.md section 6.4): its MAC count.
     func testMultiplyAddCountsFollowTheSpecRatio() throws {
         var config = ModelConfig()
         config.widths = [64, 64, 128]

@@ -4,8 +4,8 @@ import MBCore
 import MBTrain
 import XCTest
 
-/// mbc against the independent PyTorch reference `reference/mbcliquenet.py` (written from the
-/// spec; the modulated conv rebuilds Q and calls `F.conv2d`). The fixtures in `Fixtures/` were
+/// mbc against the independent PyTorch reference `reference/mbcliquenet.py` (written from
+/// docs/MODEL.md; the modulated conv rebuilds Q and calls `F.conv2d`). The fixtures in `Fixtures/` were
 /// written by `reference/make_fixtures.py` (see its docstring for the contents); CI does not run
 /// Python, the fixtures are committed.
 ///
@@ -37,14 +37,14 @@ final class ReferenceFixtureTests: XCTestCase {
     static let statisticsTolerance = 3e-6
     static let afterStepsTolerance = 5e-4
 
-    /// Reading R2, every conv 1-bit (the default), k = 2.
+    /// Compression on, every conv 1-bit (the default), k = 2.
     func testBinarizedK2MatchesReference() throws { try check(fixture: "tiny_k2_all") }
 
     /// u-MBCliqueNet (`binarize: none`): Q = M ⊙ C, float convs.
     func testUnbinarizedK2MatchesReference() throws { try check(fixture: "tiny_k2_none") }
 
-    /// L = 3 (Stage-II reads Stage-II outputs below and Stage-I outputs above), k = 4, reading R1
-    /// (no compression), `binarize: except-stem-head`, clipped STE with latents beyond |w| = 1.
+    /// L = 3 (Stage-II reads Stage-II outputs below and Stage-I outputs above), k = 4,
+    /// compression off, `binarize: except-stem-head`, clipped STE with latents beyond |w| = 1.
     func testThreeLayersK4NoCompressionClippedSTEMatchesReference() throws {
         try check(fixture: "tiny_k4_l3_nocompress_clip")
     }

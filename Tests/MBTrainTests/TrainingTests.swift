@@ -245,7 +245,7 @@ final class CommandTests: XCTestCase, CommandRunning {
         let r = try run(try binary(), ["summary", "--config", "configs/cifar10-k4.yaml", "--json"], directory: repositoryRoot)
         XCTAssertEqual(r.status, 0, r.output)
         let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
-        XCTAssertEqual(o["parameters"] as? Int, 1_370_944)   // param_count.py, reading R2
+        XCTAssertEqual(o["parameters"] as? Int, 1_370_944)   // reference/param_count.py, compression on
         XCTAssertEqual((o["binary_parameters"] as? Int).map { $0 + (o["float_parameters"] as? Int ?? 0) }, 1_370_944)
     }
 }

@@ -34,7 +34,7 @@ let package = Package(
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
-        // What every target shares: the one-message error shape and the FNV-1a hash.
+        // What every target shares: the one-message error shape, the FNV-1a hash, the console table.
         .target(name: "MBBase"),
         .target(name: "MBSignGEMM", swiftSettings: haswellSettings),
         .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
@@ -46,7 +46,7 @@ let package = Package(
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
-                          dependencies: ["MBData", "MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MBBase", "MBData", "MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "mbc-bench", dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed"],
                           swiftSettings: fastSettings),
 

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 import MBCore
 
 /// A Larq-style summary: per layer kind, the latent parameter count, how many of them deploy as
@@ -58,17 +59,12 @@ public struct ModelSummary: Equatable {
             lines.append([r.kind, n(r.parameters), n(r.binaryParameters), n(r.floatParameters),
                           mb(r.trainedBytes), mb(r.deployedBytes), n(r.multiplyAdds)])
         }
-        let widths = (0..<header.count).map { c in lines.map { $0[c].count }.max()! }
-        var out = lines.enumerated().map { i, cells in
-            let row = cells.enumerated().map { c, s in
-                c == 0 ? s.padding(toLength: widths[c], withPad: " ", startingAt: 0)
-                       : String(repeating: " ", count: widths[c] - s.count) + s
-            }.joined(separator: "  ")
-            return i == lines.count - 1 ? String(repeating: "-", count: row.count) + "\n" + row : row
-        }.joined(separator: "\n")
-        out += "\n" + String(format: "compression %.2fx (trained float32 / deployed); naive modulated conv would need %@ MACs/image",
-                             compressionRatio, n(total.naiveMultiplyAdds))
-        return out
+        var table = tableLines(lines)
+        let totalLine = table.removeLast()
+        table += [String(repeating: "-", count: totalLine.count), totalLine]
+        table.append(String(format: "compression %.2fx (trained float32 / deployed); naive modulated conv would need %@ MACs/image",
+                            compressionRatio, n(total.naiveMultiplyAdds)))
+        return table.joined(separator: "\n")
     }
 
     /// The same as a JSON object with `parameters`, `binary_parameters`, `float_parameters`, ...

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBBase
 import MBTrain
 
 struct Report: ParsableCommand {
@@ -34,13 +35,7 @@ struct Report: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max()! }
-        for row in rows {
-            print(row.enumerated().map { c, s in
-                c == 0 ? s.padding(toLength: widths[c], withPad: " ", startingAt: 0)
-                       : String(repeating: " ", count: widths[c] - s.count) + s
-            }.joined(separator: "  "))
-        }
+        for line in tableLines(rows) { print(line) }
         if rows.count == 1 { throw ExitCode(2) }
     }
 

@@ -31,7 +31,7 @@ mpi=(mpirun --bind-to core -x OPENBLAS_NUM_THREADS=1)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi+=(-x OPENBLAS_CORETYPE)
 tcmalloc=$(ldconfig -p | awk '/libtcmalloc_minimal.so.4 /{print $NF; exit}')
-[ -n "$tcmalloc" ] || echo "warning: libtcmalloc_minimal.so.4 not found; PyTorch runs with glibc malloc (2-3x slower here)" >&2
+[ -n "$tcmalloc" ] || echo "warning: libtcmalloc_minimal.so.4 not found; PyTorch runs with glibc malloc (much slower; BENCHMARKS.md says why)" >&2
 common=(--warmup "$warmup" --steps "$steps")
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) mbc $(git -C "$here" describe --always --dirty 2>/dev/null || echo unknown); $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; swift $(swift --version 2>&1 | sed -n 's/.*Swift version \([^ ]*\).*/\1/p' | head -1); $(mpirun --version | head -1); torch $(python3 -c 'import torch; print(torch.__version__)')" | tee "$out"

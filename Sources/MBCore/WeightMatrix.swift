@@ -3,8 +3,8 @@ import MBSignGEMM
 
 /// A row-major weight matrix W (rows × columns) with its two products, `alpha·W·X` and
 /// `alpha·Wᵀ·X`. When W is binary (every entry ±1) and the CPU runs Haswell code, the products
-/// use sign lookup tables (`MBSignGEMM.SignMatrix`, additions only, 1.6-2.7x OpenBLAS on the
-/// layer shapes); otherwise, and for fewer than 16 columns of X, OpenBLAS sgemm on the floats.
+/// use sign lookup tables (`MBSignGEMM.SignMatrix`, additions only; BENCHMARKS.md, "Sign lookup
+/// tables against sgemm", compares them with OpenBLAS); otherwise, and for fewer than 16 columns of X, OpenBLAS sgemm on the floats.
 public final class WeightMatrix {
     /// Whether this CPU can run the lookup-table kernels (built for AVX2, FMA and BMI2).
     public static let lookupTablesAvailable = mbc_cpu_runs_haswell_code() != 0

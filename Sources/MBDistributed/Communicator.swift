@@ -53,7 +53,7 @@ public func launchedByMPI(environment: [String: String] = ProcessInfo.processInf
 /// Why not always MPI, though Open MPI makes a plain start a singleton world of size 1 (checked
 /// with Open MPI 4.1): MPI can be initialised once per process and never again after
 /// `MPI_Finalize`, so a test process that builds many worlds could not use it; and a singleton
-/// start sets up Open MPI's runtime (0.3 s here) for a world that sends no messages.
+/// start sets up Open MPI's whole runtime for a world that sends no messages.
 /// `SingleProcess` gives the same results with none of that.
 public func makeWorldCommunicator(bucketBytes: Int = MPICommunicator.defaultBucketBytes) throws -> Communicator {
     launchedByMPI() ? try MPICommunicator(bucketBytes: bucketBytes) : SingleProcess()

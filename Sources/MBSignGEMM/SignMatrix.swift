@@ -5,8 +5,8 @@
 /// for every group of four rows of X, the 16 signed sums `±x₀ ± x₁ ± x₂ ± x₃`; row r of Y is then
 /// the sum over groups of the entry picked by row r's 4-bit sign code in that group. Per 16
 /// outputs and four columns of S that is two vector loads and two adds where a GEMM does eight
-/// FMAs; on this machine's layer shapes it runs 1.6-2.7x faster than OpenBLAS sgemm (BENCHMARKS.md,
-/// `mbc-bench gemm`). The sums are exact up to float rounding in another order than a GEMM's.
+/// FMAs. `mbc-bench gemm` times it against OpenBLAS sgemm on the layer shapes (BENCHMARKS.md,
+/// "Sign lookup tables against sgemm"). The sums are exact up to float rounding in another order than a GEMM's.
 ///
 /// This module is compiled for Haswell-class x86-64 (AVX2, FMA, BMI2: see Package.swift): call it
 /// only where `MBCore.WeightMatrix.lookupTablesAvailable` says the CPU has those.

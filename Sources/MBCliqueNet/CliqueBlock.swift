@@ -2,69 +2,12 @@ import MBCore
 
 /// One layer use inside a clique block: BN-ReLU over the concatenated inputs → 1x1 conv to c →
 /// BN-ReLU → modulated 3x3 (c → c), each BN-ReLU fused into the conv after it.
-final class CliqueLayer {
-    let squeeze: BatchNormReLUConv1x1
-    let conv: ModulatedConv
+struct CliqueLayer {
+    let squeeze: FusedConv1x1Layer
+    let conv: ModulatedConvLayer
 
-    init(squeeze: BatchNormReLUConv1x1, conv: ModulatedConv) {
-        self.squeeze = squeeze
-        self.conv = conv
-    }
-
-    var output: Activation { conv.output }
-    var midNorm: PreActivation { conv.preActivation! }
-
-    func forward(_ inputs: [Activation], _ net: NetworkState, training: Bool) {
-        net.time(.normConv1x1) {
-            squeeze.forward(inputs, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
-        }
-        net.time(.modulated) { conv.forward(squeeze.output, parameters: net.parameters, state: net.state, training: training) }
-    }
-
-    /// Runs after every consumer of `output`: first adds their deferred BatchNorm terms into its
-    /// gradient (and the modulated conv's into the squeeze output's, before the squeeze reads it).
-    func backward(_ inputs: [Activation], _ net: NetworkState) {
-        net.time(.normConv1x1) { output.statistics.applyGradientCorrection(to: output) }
-        net.time(.modulated) {
-            conv.backward(squeeze.output, parameters: net.parameters)
-            squeeze.output.statistics.applyGradientCorrection(to: squeeze.output)
-        }
-        net.time(.normConv1x1) { squeeze.backward(inputs, parameters: net.parameters) }
-    }
-
-    /// The activations whose gradients persist through the backward pass (zeroed once per step).
-    var activations: [Activation] { [squeeze.output, conv.output] }
-}
-
-/// The tensors every layer reads: parameters, BatchNorm running statistics, forward weights.
-final class NetworkState {
-    let parameters: TensorStore
-    let state: TensorStore
-    let weights: WeightSource
-
-    /// Set by benchmarks to split the step's time by kernel kind.
-    var profile: KernelProfile?
-    /// The shared gradient buffers of the outputs of the unfused BatchNorms (block pools).
-    let gradientPool = GradientPool()
-
-    init(parameters: TensorStore, state: TensorStore) {
-        self.parameters = parameters
-        self.state = state
-        weights = WeightSource(parameters: parameters)
-    }
-
-    enum KernelKind: String {
-        case normConv1x1 = "BN-ReLU-1x1 (fused)", modulated = "modulated 3x3", batchNorm = "BatchNorm+ReLU", stem = "stem 3x3",
-             pooling = "pooling", head = "head + loss", other = "other"
-    }
-
-    /// Set by the model around its forward and backward passes, to split the profile by pass.
-    var pass = "forward"
-
-    @inline(__always) func time<T>(_ kind: KernelKind, _ body: () -> T) -> T {
-        if let profile { return profile.measure("\(kind.rawValue) \(pass)", body) }
-        return body()
-    }
+    var output: Activation { conv.conv.output }
+    var midNorm: PreActivation { conv.conv.preActivation! }
 }
 
 /// A modulated binary clique block (docs/MODEL.md section 3): L layers, Stage-I then Stage-II, with the
@@ -82,15 +25,14 @@ final class CliqueBlock {
     let stage2: [CliqueLayer]
     /// X0, the block's input (the stem's or the previous transition's output).
     let input: Activation
-    /// Each layer's input parts, fixed at construction so a pass allocates no lists.
-    private let stage1Inputs: [[Activation]]
-    private let stage2Inputs: [[Activation]]
     /// Stage-II outputs `[X1(2), ..., XL(2)]`, the block's result.
     let stage2Outputs: [Activation]
+    /// The block's steps in forward order: the filters' layouts, Stage-I, Stage-II.
+    let planLayers: [NetworkLayer]
 
     init(name: String, input x0: Activation, width c: Int, layers L: Int, k: Int, size: Int,
-         config: ModelConfig, parameters: TensorStore, state: TensorStore) {
-        let a = x0.c
+         config: ModelConfig, net: NetworkState) {
+        let a = x0.c, parameters = net.parameters, state = net.state
         input = x0
         inputChannels = a
         width = c
@@ -115,8 +57,8 @@ final class CliqueBlock {
         let shared = parameters.declare("\(name).mfilter", shape: [k, 3, 3], group: "M-filter")
         mfilter = shared
 
-        func layer(stage: Int, i: Int, sources: [Int], parts: [Int]) -> CliqueLayer {
-            let fanIn = parts.reduce(0, +)
+        func layer(stage: Int, i: Int, sources: [Int], inputs: [Activation]) -> CliqueLayer {
+            let parts = inputs.map(\.c), fanIn = parts.reduce(0, +)
             let prefix = "\(name).stage\(stage).\(i)"
             let squeeze = BatchNormReLUConv1x1(normName: "\(prefix).bn1", weights: sources.map { w[$0][i]! }, partChannels: parts,
                                                outChannels: c, alpha: binary1x1 ? mcDonnellScale(fanIn: fanIn) : 1,
@@ -124,50 +66,86 @@ final class CliqueBlock {
             let mid = BatchNormParameters(name: "\(prefix).bn2", channels: c, parameters: parameters, state: state)
             let conv = ModulatedConv(filter: filters[i - 1], mfilter: shared, k: k, height: size, width: size,
                                      preActivation: PreActivation(norm: mid, partChannels: [c], height: size, width: size))
-            return CliqueLayer(squeeze: squeeze, conv: conv)
+            return CliqueLayer(squeeze: FusedConv1x1Layer(squeeze, inputs: inputs, net: net),
+                               conv: ModulatedConvLayer(conv, input: squeeze.output, net: net))
         }
         // Stage-I layer i reads [X0, X1..X(i-1)]; Stage-II layer i reads every other layer, ascending.
-        let stage1 = (1...L).map { i in
-            layer(stage: 1, i: i, sources: Array(0..<i), parts: [a] + Array(repeating: c, count: i - 1))
+        var stage1: [CliqueLayer] = []
+        for i in 1...L {
+            stage1.append(layer(stage: 1, i: i, sources: Array(0..<i), inputs: [x0] + stage1.map(\.output)))
         }
-        let stage2 = (1...L).map { i in
+        var stage2: [CliqueLayer] = []
+        for i in 1...L {
             let sources = (1...L).filter { $0 != i }
-            return layer(stage: 2, i: i, sources: sources, parts: Array(repeating: c, count: sources.count))
+            stage2.append(layer(stage: 2, i: i, sources: sources,
+                                inputs: sources.map { l in l < i ? stage2[l - 1].output : stage1[l - 1].output }))
         }
         self.stage1 = stage1
         self.stage2 = stage2
-        stage1Inputs = (1...L).map { i in [x0] + stage1[0..<(i - 1)].map(\.output) }
-        stage2Inputs = (1...L).map { i in
-            (1...L).filter { $0 != i }.map { l in l < i ? stage2[l - 1].output : stage1[l - 1].output }
-        }
         stage2Outputs = stage2.map(\.output)
+        planLayers = filters.map { ModulatedFilterLayer($0, net: net) as NetworkLayer }
+            + (stage1 + stage2).flatMap { [$0.squeeze as NetworkLayer, $0.conv] }
     }
-
-    func forward(_ net: NetworkState, training: Bool) {
-        net.time(.modulated) { for f in filters { f.prepare(parameters: net.parameters) } }
-        for i in 0..<layers { stage1[i].forward(stage1Inputs[i], net, training: training) }
-        for i in 0..<layers { stage2[i].forward(stage2Inputs[i], net, training: training) }
-    }
-
-    /// Every consumer of a layer's output runs before its producer: Stage-II from the last layer
-    /// down, then Stage-I from the last layer down. The block's other consumers (its pool, the
-    /// next transition) must have run before; x0's deferred BatchNorm terms are added last, so
-    /// they must also include the block pool's.
-    func backward(_ net: NetworkState) {
-        for i in (0..<layers).reversed() { stage2[i].backward(stage2Inputs[i], net) }
-        for i in (0..<layers).reversed() { stage1[i].backward(stage1Inputs[i], net) }
-        net.time(.modulated) { for f in filters { f.foldGradient(parameters: net.parameters) } }
-        net.time(.normConv1x1) { input.statistics.applyGradientCorrection(to: input) }
-    }
-
-    /// Each pre-activation BN-ReLU with the inputs it reads (for tests that locate ReLU kinks).
-    func preActivations() -> [(PreActivation, [Activation])] {
-        Array(zip((stage1 + stage2).map(\.squeeze.input), stage1Inputs + stage2Inputs))
-            + (stage1 + stage2).map { ($0.midNorm, [$0.squeeze.output]) }
-    }
-
-    var activations: [Activation] { (stage1 + stage2).flatMap(\.activations) }
 }
 
-/// McDonnell's constant scale for a binarized conv, `sqrt(2 / fan_in)`, fan_in = kh·kw·C_in.
-func mcDonnellScale(fanIn: Int) -> Float { (2 / Float(fanIn)).squareRoot() }
+/// Transition between blocks: BN-ReLU over Stage-II → 1x1 conv (L·c → L·c) (fused) → 2x2 average pool.
+final class Transition {
+    let conv: FusedConv1x1Layer
+    let pool: AveragePoolLayer
+
+    init(name: String, inputs s2: [Activation], size: Int, config: ModelConfig, net: NetworkState) {
+        let binary = config.binarize.binarizes(.transition)
+        let channels = s2.map(\.c).reduce(0, +)
+        let norm = BatchNormParameters(name: "\(name).bn", channels: channels, parameters: net.parameters, state: net.state)
+        let w = net.parameters.declare("\(name).conv.weight", shape: [channels, channels, 1, 1],
+                                       group: ConvKind.transition.rawValue, binary: binary, isConvWeight: true)
+        // The 1x1 conv reads the L Stage-II parts; its weight is one (Lc, Lc) tensor, split by columns.
+        let fused = BatchNormReLUConv1x1(norm: norm, weights: [w], partChannels: s2.map(\.c), outChannels: channels,
+                                         alpha: binary ? mcDonnellScale(fanIn: channels) : 1, binary: binary,
+                                         height: size, width: size)
+        conv = FusedConv1x1Layer(fused, inputs: s2, net: net)
+        pool = AveragePoolLayer(input: fused.output)
+    }
+
+    var output: Activation { pool.pool.output }
+    var planLayers: [NetworkLayer] { [conv, pool] }
+}
+
+/// Per-block head (docs/MODEL.md section 5): F = [X0, Stage-II] → (compression: BN-ReLU → 1x1 to ⌊f/2⌋,
+/// fused) → BN-ReLU, whose outputs the network's global pooling reads into the block's slice of
+/// the feature vector.
+final class BlockPool {
+    let compression: FusedConv1x1Layer?
+    let norm: BatchNormLayer
+    let featureChannels: Int
+    /// F = [X0, Stage-II].
+    let inputs: [Activation]
+
+    init(name: String, inputs: [Activation], size: Int, config: ModelConfig, net: NetworkState) {
+        let parameters = net.parameters, state = net.state
+        let partChannels = inputs.map(\.c)
+        let f = partChannels.reduce(0, +)
+        self.inputs = inputs
+        let normInputs: [Activation]
+        if config.compression {
+            let binary = config.binarize.binarizes(.compression)
+            let cnorm = BatchNormParameters(name: "\(name).compress.bn", channels: f, parameters: parameters, state: state)
+            let w = parameters.declare("\(name).compress.conv.weight", shape: [f / 2, f, 1, 1],
+                                       group: ConvKind.compression.rawValue, binary: binary, isConvWeight: true)
+            let fused = BatchNormReLUConv1x1(norm: cnorm, weights: [w], partChannels: partChannels, outChannels: f / 2,
+                                             alpha: binary ? mcDonnellScale(fanIn: f) : 1, binary: binary,
+                                             height: size, width: size)
+            compression = FusedConv1x1Layer(fused, inputs: inputs, net: net)
+            normInputs = [fused.output]
+        } else {
+            compression = nil
+            normInputs = inputs
+        }
+        featureChannels = normInputs.map(\.c).reduce(0, +)
+        let bn = BatchNorm(name: "\(name).bn", partChannels: normInputs.map(\.c), height: size, width: size, relu: true,
+                           parameters: parameters, state: state, gradientPool: net.gradientPool)
+        norm = BatchNormLayer(bn, inputs: normInputs, kind: .batchNorm, net: net)
+    }
+
+    var planLayers: [NetworkLayer] { (compression.map { [$0 as NetworkLayer] } ?? []) + [norm] }
+}

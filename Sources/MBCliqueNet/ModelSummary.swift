@@ -93,18 +93,18 @@ extension MBCliqueNet {
         func conv1x1(_ kind: ConvKind, _ c: BatchNormReLUConv1x1) {
             conv1x1(kind, out: c.outChannels, in: c.inChannels, plane: c.output.plane)
         }
-        let stem = 9 * config.stemChannels * config.inChannels * x0.plane
+        let stem = 9 * config.stemChannels * config.inChannels * stem.output.plane
         out.append((ConvKind.stem.rawValue, stem, stem))
         for block in blocks {
             for layer in block.stage1 + block.stage2 {
-                conv1x1(.block1x1, layer.squeeze)
-                let conv = layer.conv, hw = conv.output.plane
+                conv1x1(.block1x1, layer.squeeze.conv)
+                let conv = layer.conv.conv, hw = conv.output.plane
                 let cin = conv.filter.inChannels, o = conv.output.c
                 out.append((ConvKind.modulated3x3.rawValue, 9 * conv.filter.filters * cin * hw + 9 * o * hw, 9 * o * cin * hw))
             }
         }
-        for t in transitions { conv1x1(.transition, t.conv) }
-        for p in pools { if let c = p.compression { conv1x1(.compression, c) } }
+        for t in transitions { conv1x1(.transition, t.conv.conv) }
+        for p in pools { if let c = p.compression { conv1x1(.compression, c.conv) } }
         conv1x1(.head, out: headConv.outChannels, in: headConv.inChannels, plane: 1)
         return out
     }

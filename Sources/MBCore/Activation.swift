@@ -11,8 +11,11 @@ public final class Activation {
     public let grad: Buffer       // (N, C, H, W)
     /// True when `grad` is a buffer shared with other transient gradients.
     public let sharesGradient: Bool
-    /// Batch mean and variance per channel, shared by the BatchNorms that read this map.
+    /// Batch mean and variance per channel, shared by the BatchNorms that read this map (computed
+    /// by whoever runs the forward: the network's plan, or a test).
     public let statistics = BatchStatistics()
+    /// The BatchNorm input-gradient terms its fused consumers leave for one pass (see there).
+    public let deferredTerms: DeferredBatchNormTerms
 
     public init(channels: Int, height: Int, width: Int, sharedGradient: Buffer? = nil) {
         c = channels
@@ -20,6 +23,7 @@ public final class Activation {
         w = width
         grad = sharedGradient ?? Buffer()
         sharesGradient = sharedGradient != nil
+        deferredTerms = DeferredBatchNormTerms(channels: channels)
     }
 
     public var plane: Int { h * w }
@@ -27,10 +31,9 @@ public final class Activation {
     public var count: Int { n * c * h * w }
 
     /// Sets the batch size, growing the buffers if needed (a warm step allocates nothing). The
-    /// producer calls it before writing `value`; it marks the statistics stale.
+    /// producer calls it before writing `value`.
     public func resize(batch: Int) {
         n = batch
-        statistics.isStale = true
         value.ensure(count: count)
     }
 

@@ -53,8 +53,9 @@ public final class BatchNorm {
         norm.initialize(parameters: parameters, state: state)
     }
 
-    /// Training mode takes each input's batch statistics (`Activation.statistics`, shared with
-    /// every other BatchNorm that reads it) and updates the running ones.
+    /// Training mode takes each input's batch statistics (`Activation.statistics`, computed
+    /// before this call and shared with every other BatchNorm that reads the map) and updates the
+    /// running ones.
     public func forward(_ inputs: [Activation], parameters: TensorStore, state: TensorStore, training: Bool) {
         precondition(inputs.count == partChannels.count)
         let g = parameters.value(gamma), b = parameters.value(beta)
@@ -65,7 +66,6 @@ public final class BatchNorm {
             let y = outputs[part]
             y.resize(batch: x.n)
             let hw = x.plane, n = x.n, cp = x.c
-            if training { x.statistics.refresh(x) }
             for ch in 0..<cp {
                 let gc = channelBase + ch
                 var mu: Float, istd: Float
@@ -128,14 +128,6 @@ public final class BatchNorm {
             channelBase += cp
         }
     }
-}
-
-/// running ← (1 − momentum)·running + momentum·batch, with the unbiased batch variance (PyTorch).
-@inline(__always) func updateRunningStatistics(mean: Float, variance: Float, count m: Int,
-                                               runningMean: UnsafeMutablePointer<Float>, runningVar: UnsafeMutablePointer<Float>) {
-    let unbiased = m > 1 ? variance * Float(m) / Float(m - 1) : variance
-    runningMean.pointee = (1 - BatchNorm.momentum) * runningMean.pointee + BatchNorm.momentum * mean
-    runningVar.pointee = (1 - BatchNorm.momentum) * runningVar.pointee + BatchNorm.momentum * unbiased
 }
 
 @inline(__always) func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {

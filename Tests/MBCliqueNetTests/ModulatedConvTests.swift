@@ -148,6 +148,7 @@ final class ModulatedConvTests: XCTestCase {
         x.resize(batch: n)
         filter.prepare(parameters: params)
         for training in [false, true] {
+            if training { x.statistics.compute(x) }
             fused.forward(x, parameters: params, state: state, training: training)
             bn.forward([x], parameters: params, state: state, training: training)
             plain.forward(bn.outputs[0], parameters: params)
@@ -165,7 +166,7 @@ final class ModulatedConvTests: XCTestCase {
             if conv === plain { input.prepareGradient() }
             conv.backward(input, parameters: params)
             filter.foldGradient(parameters: params)
-            if conv === plain { bn.backward([x], parameters: params) } else { x.statistics.applyGradientCorrection(to: x) }
+            if conv === plain { bn.backward([x], parameters: params) } else { x.deferredTerms.apply(to: x) }
             return x.grad.array(count: x.count)
         }
         let dxFused = backward(fused, input: x)

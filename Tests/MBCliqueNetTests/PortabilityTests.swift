@@ -25,6 +25,9 @@ final class PortabilityTests: XCTestCase {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: tool)
         process.arguments = arguments
+        // OpenBLAS must pick its kernels for the emulated CPU: a core forced for the host (such as
+        // OPENBLAS_CORETYPE=Haswell) would run AVX2 code that the emulated CPU lacks.
+        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_CORETYPE" }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

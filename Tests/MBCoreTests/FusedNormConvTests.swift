@@ -47,6 +47,7 @@ final class FusedNormConvTests: XCTestCase {
             XCTAssertLessThan(worst, 2e-5, what)
         }
         for training in [true, false] {
+            if training { for x in [a, b] { x.statistics.compute(x) } }
             fused1.forward([a, b], parameters: params, state: state, weights: source, training: training)
             fused2.forward([a, b], parameters: params, state: state, weights: source, training: training)
             bn1.forward([a, b], parameters: params, state: state, training: training)
@@ -61,6 +62,7 @@ final class FusedNormConvTests: XCTestCase {
             assertClose(state.value(f.runningVar), state.value(r.runningVar), count: 8, "running variance")
         }
         // Backward from the same output gradients through both routes, after a training forward.
+        for x in [a, b] { x.statistics.compute(x) }
         fused1.forward([a, b], parameters: params, state: state, weights: source, training: true)
         fused2.forward([a, b], parameters: params, state: state, weights: source, training: true)
         bn1.forward([a, b], parameters: params, state: state, training: true)
@@ -74,9 +76,7 @@ final class FusedNormConvTests: XCTestCase {
             f.output.grad.pointer.update(from: d.pointer, count: d.count)
             f.backward([a, b], parameters: params)
         }
-        XCTAssertTrue(a.statistics.hasPendingCorrection)
-        for x in [a, b] { x.statistics.applyGradientCorrection(to: x) }
-        XCTAssertFalse(a.statistics.hasPendingCorrection)
+        for x in [a, b] { x.deferredTerms.apply(to: x) }
         let fusedGradients = params.gradients!.array(count: params.count)
         let fusedDA = a.grad.array(count: a.count), fusedDB = b.grad.array(count: b.count)
 
@@ -99,18 +99,20 @@ final class FusedNormConvTests: XCTestCase {
         }
     }
 
-    /// The statistics are computed once per forward of the producer: `resize` marks them stale.
-    func testStatisticsFollowTheProducersResize() {
+    /// Batch statistics against a Float64 loop, on a map whose mean is far from zero.
+    func testBatchStatisticsMatchAFloat64Loop() {
         var rng = SplitMix64(seed: 12)
-        let x = randomActivation(n: 2, c: 2, h: 3, w: 3, rng: &rng)
-        x.resize(batch: 2)
-        x.statistics.refresh(x)
-        let before = x.statistics.mean.pointer[1]
-        for i in 0..<x.count { x.value.pointer[i] += 1 }
-        x.statistics.refresh(x)
-        XCTAssertEqual(x.statistics.mean.pointer[1], before, "not stale: kept")
-        x.resize(batch: 2)
-        x.statistics.refresh(x)
-        XCTAssertEqual(x.statistics.mean.pointer[1], before + 1, accuracy: 1e-5)
+        let x = randomActivation(n: 3, c: 2, h: 3, w: 5, rng: &rng)
+        for i in 0..<x.count { x.value.pointer[i] = x.value.pointer[i] * 0.5 + 100 }
+        x.statistics.compute(x)
+        for ch in 0..<x.c {
+            var values: [Double] = []
+            for img in 0..<x.n { for p in 0..<x.plane { values.append(Double(x.value.pointer[(img * x.c + ch) * x.plane + p])) } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+            XCTAssertEqual(Double(x.statistics.mean.pointer[ch]), mean, accuracy: 1e-4)
+            XCTAssertEqual(Double(x.statistics.variance.pointer[ch]), variance, accuracy: 1e-4 * variance)
+            XCTAssertEqual(Double(x.statistics.invStd.pointer[ch]), 1 / (variance + 1e-5).squareRoot(), accuracy: 1e-3)
+        }
     }
 }

@@ -1,0 +1,62 @@
+import Foundation
+import MBCore
+import MBData
+import MBDistributed
+
+/// Evaluation: running statistics averaged over the ranks, the test set scored in shards, the record logged.
+extension Trainer {
+    /// Scores the test set and records the evaluation: rank 0 appends it to the logs, every rank
+    /// reports it.
+    func evaluateAndLog(epoch: Int, lr: Double, epochTotals: EpochTotals, trainingStarted: Date,
+                        events: (TrainingEvent) -> Void) throws -> EvalRecord {
+        let scores = try evaluateTestSet()
+        let record = EvalRecord(epoch: epoch, step: step, lr: lr, trainLoss: epochTotals.meanLoss, trainTop1: epochTotals.top1,
+                                testLoss: scores.loss, testTop1: scores.top1, testTop5: scores.top5,
+                                imagesPerSecond: epochTotals.imagesPerSecond, elapsedSeconds: elapsed(since: trainingStarted))
+        if world.rank == 0 { try log.append(record) }
+        events(.evaluated(record))
+        return record
+    }
+
+    /// BatchNorm running statistics: sum over ranks, then divide by the world size.
+    func averageRunningStatistics() throws {
+        guard world.size > 1 else { return }
+        let s = model.state.values
+        try world.allreduceSum(s.buffer)
+        let scale = 1 / Float(world.size)
+        for i in 0..<s.count { s.pointer[i] *= scale }
+    }
+
+    /// Loss, top-1 and top-5 over the whole test split, each sample scored once across ranks.
+    /// Each evaluation batch runs through the model in chunks of the per-rank training batch, so
+    /// evaluation needs no activation memory beyond what training already holds (the kernels work
+    /// image by image: chunking costs no speed).
+    public func evaluateTestSet() throws -> (loss: Double, top1: Double, top5: Double) {
+        let shard = try EvalShard(count: testSet.count, batchSize: config.data.evalBatch, worldSize: world.size, rank: world.rank)
+        let writer = BatchWriter(dataset: testSet, normalization: normalization, augmentation: .none)
+        let images = Buffer(count: shard.batchSize * writer.imageSize)
+        var labels = [Int32](repeating: 0, count: shard.batchSize)
+        let ce = SoftmaxCrossEntropy(classes: config.model.classes)
+        var local = EvalTotals()
+        for b in 0..<shard.batchCount {
+            let batch = shard.batch(b)
+            labels.withUnsafeMutableBufferPointer { l in
+                writer.write(indices: batch.indices, epoch: 0, seed: 0, images: images.pointer, labels: l.baseAddress!)
+                for start in stride(from: 0, to: batch.indices.count, by: sampler.localBatch) {
+                    let count = min(sampler.localBatch, batch.indices.count - start)
+                    let logits = model.forward(images: images.pointer + start * writer.imageSize, count: count, training: false)
+                    let counted = min(count, batch.counted - start)   // the first `batch.counted` samples are scored
+                    guard counted > 0 else { continue }
+                    let r = ce.evaluate(logits: logits, labels: l.baseAddress! + start, count: counted, gradient: false)
+                    local.lossSum += r.lossSum
+                    local.top1Hits += Double(r.top1)
+                    local.top5Hits += Double(r.top5)
+                    local.samples += Double(counted)
+                }
+            }
+        }
+        let all = try local.summed(over: world)
+        precondition(Int(all.samples) == testSet.count, "evaluation scored \(Int(all.samples)) of \(testSet.count) samples")
+        return (all.lossSum / all.samples, all.top1Hits / all.samples, all.top5Hits / all.samples)
+    }
+}

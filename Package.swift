@@ -45,8 +45,11 @@ let package = Package(
                 dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBDistributed",
                                .product(name: "Yams", package: "Yams")],
                 swiftSettings: fastSettings),
+        // The exported 1-bit model: its format, the export from a checkpoint, inference from the file alone.
+        .target(name: "MBDeploy", dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBTrain"], swiftSettings: fastSettings),
         .executableTarget(name: "mbc-train",
-                          dependencies: ["MBBase", "MBData", "MBTrain", "MBDistributed", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+                          dependencies: ["MBBase", "MBData", "MBTrain", "MBDistributed", "MBDeploy",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "mbc-bench", dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed"],
                           swiftSettings: fastSettings),
 
@@ -59,5 +62,6 @@ let package = Package(
         // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], exclude: ["Fixtures"]),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed"], exclude: ["Fixtures"]),
+        .testTarget(name: "MBDeployTests", dependencies: ["MBDeploy", "MBTrain", "MBCliqueNet", "MBData", "MBDistributed"]),
     ]
 )

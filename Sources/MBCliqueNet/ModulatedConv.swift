@@ -54,9 +54,7 @@ public final class ModulatedFilter {
 /// Backward: `dG` by the transposed shift-sum, `dX = Bcatᵀ·dG`, `dBcat += dG·Xᵀ`, and
 /// `dM[j][t] += Σ_i Σ_p dY[i·k+j][p] · G[t·O'+i][p + δ_t]` from the cached G.
 ///
-/// The shifts run over whole flattened planes: tap t reads `plane[p + off_t]`, `off_t = du·W + dv`,
-/// multiplied by a 0/1 mask that is 1 where `p + δ_t` lies inside the image. Reads past a plane
-/// land in the neighbouring plane or in the zero padding around the buffer, and are masked.
+/// The shifts run over whole flattened planes (`ModulatedTaps`).
 public final class ModulatedConv {
     public let filter: ModulatedFilter
     public let mfilter: TensorRef   // (k, 3, 3), shared by the block
@@ -69,7 +67,7 @@ public final class ModulatedConv {
     private let g = Buffer()        // pad + (N, 9·O', H·W) + pad: the forward GEMM, kept for dM
     private let dg = Buffer()       // (9·O', H·W) for one image
     private let dyPadded = Buffer() // pad + (O, H·W) + pad: dY of one image
-    private let masks: Buffer       // (9, H·W): 1 where tap t of pixel p reads inside the image
+    private let taps: ModulatedTaps // the masks and offsets of the 9 taps
     private let pad: Int            // W + 1 floats before and after the padded buffers
     private var inputList: [Activation] = []   // [x] for the pre-activation, kept so a step allocates nothing
 
@@ -81,19 +79,9 @@ public final class ModulatedConv {
         self.mfilter = mfilter
         self.k = k
         output = Activation(channels: filter.filters * k, height: height, width: width)
-        pad = width + 1
-        masks = Buffer(count: 9 * height * width)
-        for t in 0..<9 {
-            for y in 0..<height {
-                for x in 0..<width {
-                    let sy = y + t / 3 - 1, sx = x + t % 3 - 1
-                    masks.pointer[t * height * width + y * width + x] = sy >= 0 && sy < height && sx >= 0 && sx < width ? 1 : 0
-                }
-            }
-        }
+        taps = ModulatedTaps(height: height, width: width)
+        pad = taps.padding
     }
-
-    @inline(__always) func offset(_ t: Int, width w: Int) -> Int { (t / 3 - 1) * w + (t % 3 - 1) }
 
     /// `[x]`, the pre-activation's input list, built once for the activation this conv reads.
     private func inputs(_ x: Activation) -> [Activation] {
@@ -125,43 +113,7 @@ public final class ModulatedConv {
         for img in 0..<x.n {
             let gi = g.pointer + pad + (training ? img : 0) * rows * hw
             filter.bcat.multiply(source(x, image: img), ldx: hw, count: hw, into: gi, ldy: hw)
-            shiftSum(g: gi, m: m, into: output.value.pointer + img * output.perImage, width: x.w, plane: hw)
-        }
-    }
-
-    /// Y[i·k+j] = Σ_t M[j][t] · mask_t ⊙ shift_t(G[t·O'+i]) for one image.
-    func shiftSum(g: UnsafePointer<Float>, m: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, width w: Int, plane hw: Int) {
-        let of = filter.filters, mask = UnsafePointer(masks.pointer)
-        // The 9 tap planes of filter i, on the stack (this runs once per image and conv use).
-        withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 9) { tp in
-            for i in 0..<of {
-                for t in 0..<9 { tp.initializeElement(at: t, to: g + (t * of + i) * hw + offset(t, width: w)) }
-                let yi = y + i * k * hw
-                var p = 0
-                while p + 4 <= hw {
-                    let v0 = load4(tp[0] + p) * load4(mask + p), v1 = load4(tp[1] + p) * load4(mask + hw + p)
-                    let v2 = load4(tp[2] + p) * load4(mask + 2 * hw + p), v3 = load4(tp[3] + p) * load4(mask + 3 * hw + p)
-                    let v4 = load4(tp[4] + p) * load4(mask + 4 * hw + p), v5 = load4(tp[5] + p) * load4(mask + 5 * hw + p)
-                    let v6 = load4(tp[6] + p) * load4(mask + 6 * hw + p), v7 = load4(tp[7] + p) * load4(mask + 7 * hw + p)
-                    let v8 = load4(tp[8] + p) * load4(mask + 8 * hw + p)
-                    for j in 0..<k {
-                        let mj = m + j * 9
-                        var acc = v0 * mj[0]
-                        acc += v1 * mj[1]; acc += v2 * mj[2]; acc += v3 * mj[3]; acc += v4 * mj[4]
-                        acc += v5 * mj[5]; acc += v6 * mj[6]; acc += v7 * mj[7]; acc += v8 * mj[8]
-                        store4(acc, yi + j * hw + p)
-                    }
-                    p += 4
-                }
-                while p < hw {
-                    for j in 0..<k {
-                        var acc: Float = 0
-                        for t in 0..<9 { acc += tp[t][p] * mask[t * hw + p] * m[j * 9 + t] }
-                        yi[j * hw + p] = acc
-                    }
-                    p += 1
-                }
-            }
+            taps.shiftSum(g: gi, m: m, filters: filter.filters, k: k, into: output.value.pointer + img * output.perImage)
         }
     }
 
@@ -170,12 +122,12 @@ public final class ModulatedConv {
     public func backward(_ x: Activation, parameters: TensorStore) {
         preActivation?.beginBackward()
         if preActivation != nil { inputGradient.ensure(count: x.perImage) }
-        let hw = x.plane, w = x.w, of = filter.filters, rows = 9 * of, o = output.c
+        let hw = x.plane, of = filter.filters, rows = 9 * of, o = output.c
         dg.ensure(count: rows * hw)
         dyPadded.ensure(count: o * hw + 2 * pad)
         dyPadded.pointer.update(repeating: 0, count: pad)
         (dyPadded.pointer + pad + o * hw).update(repeating: 0, count: pad)
-        let m = parameters.value(mfilter), dm = parameters.gradient(mfilter), mask = UnsafePointer(masks.pointer)
+        let m = parameters.value(mfilter), dm = parameters.gradient(mfilter), mask = UnsafePointer(taps.masks.pointer)
         var dmSums = [SIMD4<Float>](repeating: .zero, count: 9 * k)
         for img in 0..<x.n {
             let dy = dyPadded.pointer + pad
@@ -186,7 +138,7 @@ public final class ModulatedConv {
                 for t in 0..<9 {
                     // dG_t[q] = mask_{8−t}[q] · Σ_j M[j][t] · dY_j[q − off_t]: the transposed shift.
                     // dM[j][t] += Σ_p dY_j[p] · mask_t[p] · G_t[p + off_t].
-                    let off = offset(t, width: w)
+                    let off = taps.offset(t)
                     let gt = gi + (t * of + i) * hw + off
                     let maskT = mask + t * hw, maskBack = mask + (8 - t) * hw
                     let dgRow = dg.pointer + (t * of + i) * hw

@@ -147,7 +147,7 @@ public final class BatchNorm {
 }
 
 /// dst = (src − mean)·scale + shift, then ReLU if asked.
-@inline(__always) func affine(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count n: Int,
+@inline(__always) public func affine(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count n: Int,
                               mean: Float, scale: Float, shift: Float, relu: Bool) {
     var i = 0
     if relu {

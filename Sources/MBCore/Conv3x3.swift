@@ -44,7 +44,7 @@ public final class Conv3x3 {
 }
 
 /// cols[(c·9 + t), p] = x[c, p + δ_t], 0 outside the image; δ_t = (u − 1, v − 1) for t = 3u + v.
-func im2col(_ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, into cols: UnsafeMutablePointer<Float>) {
+public func im2col(_ x: UnsafePointer<Float>, channels: Int, height h: Int, width w: Int, into cols: UnsafeMutablePointer<Float>) {
     let hw = h * w
     for c in 0..<channels {
         let plane = x + c * hw

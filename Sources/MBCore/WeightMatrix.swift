@@ -11,18 +11,44 @@ public final class WeightMatrix {
 
     public let rows: Int
     public let columns: Int
-    public let values: Buffer                  // (rows, columns)
+    public let values: Buffer                  // (rows, columns); empty for a forward-only sign matrix on tables
     private let signs: SignMatrix?             // W, when binary
-    private let transposedSigns: SignMatrix?   // Wᵀ, when binary
+    private let transposedSigns: SignMatrix?   // Wᵀ, when binary and trained
+    /// False for a forward-only matrix built from signs on lookup tables: no float copy exists.
+    private let hasValues: Bool
 
     /// `lookupTables: false` keeps a binary matrix on the OpenBLAS path (the tests' reference).
     public init(rows: Int, columns: Int, binary: Bool, lookupTables: Bool = WeightMatrix.lookupTablesAvailable) {
         self.rows = rows
         self.columns = columns
         values = Buffer(count: rows * columns)
+        hasValues = true
         let tables = binary && lookupTables
         signs = tables ? SignMatrix(rows: rows, columns: columns) : nil
         transposedSigns = tables ? SignMatrix(rows: columns, columns: rows) : nil
+    }
+
+    /// A forward-only ±1 matrix read from `isPositive(row, column)` (a deployed model's packed
+    /// bits): on lookup tables every product, however narrow, runs from the signs and no float
+    /// matrix is made; without them the ±1 floats are expanded for OpenBLAS.
+    public init(rows: Int, columns: Int, signs isPositive: (_ row: Int, _ column: Int) -> Bool,
+                lookupTables: Bool = WeightMatrix.lookupTablesAvailable) {
+        self.rows = rows
+        self.columns = columns
+        transposedSigns = nil
+        hasValues = !lookupTables
+        if lookupTables {
+            values = Buffer()
+            let s = SignMatrix(rows: rows, columns: columns)
+            s.encode(isPositive)
+            signs = s
+        } else {
+            values = Buffer(count: rows * columns)
+            for r in 0..<rows {
+                for c in 0..<columns { values.pointer[r * columns + c] = isPositive(r, c) ? 1 : -1 }
+            }
+            signs = nil
+        }
     }
 
     /// Call after writing `values`: re-reads the signs of a binary matrix.
@@ -36,7 +62,7 @@ public final class WeightMatrix {
     /// `Y = alpha·W·X` (`+= ` when `accumulate`), X (columns × n) with row stride `ldx`, Y (rows × n).
     public func multiply(_ x: UnsafePointer<Float>, ldx: Int, count n: Int, alpha: Float = 1, accumulate: Bool = false,
                          into y: UnsafeMutablePointer<Float>, ldy: Int) {
-        if let signs, n >= SignMatrix.tileWidth {
+        if let signs, n >= SignMatrix.tileWidth || !hasValues {
             signs.multiply(x, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y, ldy: ldy)
         } else {
             gemm(m: rows, n: n, k: columns, alpha: alpha, a: values.pointer, lda: columns, b: x, ldb: ldx,
@@ -47,6 +73,7 @@ public final class WeightMatrix {
     /// `Y = alpha·Wᵀ·X` (`+= ` when `accumulate`), X (rows × n) with row stride `ldx`, Y (columns × n).
     public func multiplyTransposed(_ x: UnsafePointer<Float>, ldx: Int, count n: Int, alpha: Float = 1, accumulate: Bool = false,
                                    into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        precondition(hasValues || transposedSigns != nil, "a forward-only sign matrix has no transposed product")
         if let transposedSigns, n >= SignMatrix.tileWidth {
             transposedSigns.multiply(x, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y, ldy: ldy)
         } else {

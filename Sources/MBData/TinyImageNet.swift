@@ -1,4 +1,3 @@
-import CJPEG
 import Foundation
 
 /// Tiny ImageNet (`tiny-imagenet-200/`): 64x64 JPEGs, labels in `wnids.txt` line order among
@@ -84,26 +83,12 @@ enum TinyImageNet {
 
     /// Decodes one JPEG of exactly 64x64 into (3, 64, 64) at `out`.
     static func decodeJPEG(path: String, into out: UnsafeMutablePointer<UInt8>) throws {
-        let bytes = try readFile(path, expecting: "a 64x64 JPEG image")
-        var rgb = [UInt8](repeating: 0, count: 3 * side * side)
-        var width: Int32 = 0
-        var height: Int32 = 0
-        var message = [CChar](repeating: 0, count: 200)
-        let status = bytes.withUnsafeBufferPointer { input in
-            mbc_jpeg_decode_rgb(input.baseAddress, UInt(input.count), &rgb, rgb.count, &width, &height,
-                                &message, message.count)
+        let expected = "a 64x64 JPEG image. Download the dataset again"
+        let image = try MBData.decodeJPEG(try readFile(path, expecting: "a 64x64 JPEG image"), path: path, expecting: expected)
+        guard image.width == side, image.height == side else {
+            throw DataError("\(path): image is \(image.width)x\(image.height); expected 64x64 (Tiny ImageNet).")
         }
-        guard status == 0 else {
-            throw DataError("\(path): does not decode as JPEG (\(String(cString: message))); expected a 64x64 JPEG image. Download the dataset again.")
-        }
-        guard width == side, height == side else {
-            throw DataError("\(path): image is \(width)x\(height); expected 64x64 (Tiny ImageNet).")
-        }
-        for p in 0..<side * side {
-            out[p] = rgb[3 * p]
-            out[side * side + p] = rgb[3 * p + 1]
-            out[2 * side * side + p] = rgb[3 * p + 2]
-        }
+        out.update(from: image.pixels, count: image.pixels.count)
     }
 }
 

@@ -46,10 +46,17 @@ public final class SignMatrix {
     /// Takes S's signs from `values`: entry (r, c) is +1 where `values[r·rowStride + c·columnStride] > 0`
     /// and −1 otherwise, so a ±1 matrix is read exactly, and Sᵀ by swapping the strides.
     public func encode(_ values: UnsafePointer<Float>, rowStride: Int, columnStride: Int) {
+        encode { r, c in values[r * rowStride + c * columnStride] > 0 }
+    }
+
+    /// Takes S's signs from `isPositive(row, column)`: +1 where true, −1 where false (a deployed
+    /// model reads them from packed bits, with no float copy of the matrix).
+    @inline(__always)
+    public func encode(_ isPositive: (_ row: Int, _ column: Int) -> Bool) {
         for r in 0..<rows {
             for g in 0..<groups {
                 var code = 0
-                for j in 0..<4 where 4 * g + j < columns && values[r * rowStride + (4 * g + j) * columnStride] > 0 {
+                for j in 0..<4 where 4 * g + j < columns && isPositive(r, 4 * g + j) {
                     code |= 1 << j
                 }
                 offsets[r * groups + g] = Int32((g * 16 + code) * Self.tileWidth)

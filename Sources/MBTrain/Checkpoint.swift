@@ -2,11 +2,12 @@ import Foundation
 import MBBase
 import MBCliqueNet
 import MBCore
+import MBData
 
 /// A training checkpoint: one safetensors file with the parameters (by name), the BatchNorm
 /// running statistics (by name), the SGD momentum (`momentum.<name>`) and metadata strings:
 /// format and version, global step, epoch, world size, seed, the resolved config, the class list,
-/// the elapsed training time, and a checksum of every tensor byte.
+/// the input normalization, the elapsed training time, and a checksum of every tensor byte.
 public struct Checkpoint {
     public static let format = "mbc-checkpoint"
     public static let version = "1"
@@ -19,6 +20,8 @@ public struct Checkpoint {
     public var bestTop1: Double
     public var configYAML: String
     public var classNames: [String]
+    /// The per-channel input mean and std training used (absent from checkpoints of older mbc).
+    public var normalization: Normalization?
 
     /// Writes the model's tensors and `momentum` atomically (temporary file, fsync, rename).
     public func write(model: MBCliqueNet, momentum: Buffer, to path: String) throws {
@@ -27,13 +30,18 @@ public struct Checkpoint {
             let values = Array(UnsafeBufferPointer(start: momentum.pointer + info.offset, count: info.count))
             tensors[Checkpoint.momentumPrefix + info.name] = SafeTensor(shape: info.shape, floats: values)
         }
-        let metadata: [String: String] = [
+        var metadata: [String: String] = [
             "format": Checkpoint.format, "format_version": Checkpoint.version,
             "global_step": String(step), "epoch": String(epoch), "world_size": String(worldSize),
             "seed": String(seed), "elapsed_seconds": String(elapsedSeconds), "best_top1": String(bestTop1),
             "config": configYAML, "class_names": classNames.joined(separator: "\n"),
             "tensor_checksum": String(Checkpoint.checksum(tensors)),
         ]
+        if let normalization {
+            // Swift's shortest round-trip decimals: reading them back gives the same doubles.
+            metadata["input_mean"] = normalization.mean.map { "\($0)" }.joined(separator: " ")
+            metadata["input_std"] = normalization.std.map { "\($0)" }.joined(separator: " ")
+        }
         try SafeTensors(tensors: tensors, metadata: metadata).write(to: path)
     }
 
@@ -82,7 +90,16 @@ public struct Checkpoint {
         return Checkpoint(step: step, epoch: epoch, worldSize: world, seed: seed,
                           elapsedSeconds: Double(m["elapsed_seconds"] ?? "") ?? 0, bestTop1: Double(m["best_top1"] ?? "") ?? 0,
                           configYAML: m["config"] ?? "",
-                          classNames: (m["class_names"] ?? "").split(separator: "\n").map(String.init))
+                          classNames: (m["class_names"] ?? "").split(separator: "\n").map(String.init),
+                          normalization: normalization(m))
+    }
+
+    /// The recorded input normalization, when the metadata holds one number per input channel.
+    static func normalization(_ m: [String: String]) -> Normalization? {
+        let mean = (m["input_mean"] ?? "").split(separator: " ").compactMap { Double($0) }
+        let std = (m["input_std"] ?? "").split(separator: " ").compactMap { Double($0) }
+        guard !mean.isEmpty, mean.count == std.count else { return nil }
+        return Normalization(mean: mean, std: std)
     }
 
     /// Only the metadata's config, for `mbc-train eval` without `--config`.

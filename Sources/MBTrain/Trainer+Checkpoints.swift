@@ -63,7 +63,7 @@ extension Trainer {
         if world.rank == 0 {
             let c = Checkpoint(step: step, epoch: step / sampler.stepsPerEpoch, worldSize: world.size, seed: config.training.seed,
                                elapsedSeconds: elapsed, bestTop1: bestTop1, configYAML: config.resolved.yaml(),
-                               classNames: trainSet.classNames)
+                               classNames: trainSet.classNames, normalization: normalization)
             try c.write(model: model, momentum: momentum, to: path)
         }
         try world.barrier()

@@ -32,31 +32,43 @@ extension Trainer {
     /// evaluation needs no activation memory beyond what training already holds (the kernels work
     /// image by image: chunking costs no speed).
     public func evaluateTestSet() throws -> (loss: Double, top1: Double, top5: Double) {
-        let shard = try EvalShard(count: testSet.count, batchSize: config.data.evalBatch, worldSize: world.size, rank: world.rank)
-        let writer = BatchWriter(dataset: testSet, normalization: normalization, augmentation: .none)
-        let images = Buffer(count: shard.batchSize * writer.imageSize)
-        var labels = [Int32](repeating: 0, count: shard.batchSize)
-        let ce = SoftmaxCrossEntropy(classes: config.model.classes)
-        var local = EvalTotals()
-        for b in 0..<shard.batchCount {
-            let batch = shard.batch(b)
-            labels.withUnsafeMutableBufferPointer { l in
-                writer.write(indices: batch.indices, epoch: 0, seed: 0, images: images.pointer, labels: l.baseAddress!)
-                for start in stride(from: 0, to: batch.indices.count, by: sampler.localBatch) {
-                    let count = min(sampler.localBatch, batch.indices.count - start)
-                    let logits = model.forward(images: images.pointer + start * writer.imageSize, count: count, training: false)
-                    let counted = min(count, batch.counted - start)   // the first `batch.counted` samples are scored
-                    guard counted > 0 else { continue }
-                    let r = ce.evaluate(logits: logits, labels: l.baseAddress! + start, count: counted, gradient: false)
-                    local.lossSum += r.lossSum
-                    local.top1Hits += Double(r.top1)
-                    local.top5Hits += Double(r.top5)
-                    local.samples += Double(counted)
-                }
+        try evaluate(testSet, normalization: normalization, batchSize: config.data.evalBatch, chunk: sampler.localBatch,
+                     classes: config.model.classes, world: world) { images, count in
+            UnsafePointer(model.forward(images: images, count: count, training: false))
+        }
+    }
+}
+
+/// Loss, top-1 and top-5 of `forward` (images (N, C, H, W) → logits (N, classes)) over `dataset`,
+/// each sample scored once across the ranks of `world` (`EvalShard`); batches of `batchSize` go
+/// through `forward` in chunks of at most `chunk` images. The training evaluation and `eval --model`.
+public func evaluate(_ dataset: Dataset, normalization: Normalization, batchSize: Int, chunk: Int, classes: Int,
+                     world: Communicator, forward: (UnsafePointer<Float>, Int) -> UnsafePointer<Float>)
+    throws -> (loss: Double, top1: Double, top5: Double) {
+    let shard = try EvalShard(count: dataset.count, batchSize: batchSize, worldSize: world.size, rank: world.rank)
+    let writer = BatchWriter(dataset: dataset, normalization: normalization, augmentation: .none)
+    let images = Buffer(count: shard.batchSize * writer.imageSize)
+    var labels = [Int32](repeating: 0, count: shard.batchSize)
+    let ce = SoftmaxCrossEntropy(classes: classes)
+    var local = EvalTotals()
+    for b in 0..<shard.batchCount {
+        let batch = shard.batch(b)
+        labels.withUnsafeMutableBufferPointer { l in
+            writer.write(indices: batch.indices, epoch: 0, seed: 0, images: images.pointer, labels: l.baseAddress!)
+            for start in stride(from: 0, to: batch.indices.count, by: chunk) {
+                let count = min(chunk, batch.indices.count - start)
+                let logits = forward(images.pointer + start * writer.imageSize, count)
+                let counted = min(count, batch.counted - start)   // the first `batch.counted` samples are scored
+                guard counted > 0 else { continue }
+                let r = ce.evaluate(logits: logits, labels: l.baseAddress! + start, count: counted, gradient: false)
+                local.lossSum += r.lossSum
+                local.top1Hits += Double(r.top1)
+                local.top5Hits += Double(r.top5)
+                local.samples += Double(counted)
             }
         }
-        let all = try local.summed(over: world)
-        precondition(Int(all.samples) == testSet.count, "evaluation scored \(Int(all.samples)) of \(testSet.count) samples")
-        return (all.lossSum / all.samples, all.top1Hits / all.samples, all.top5Hits / all.samples)
     }
+    let all = try local.summed(over: world)
+    precondition(Int(all.samples) == dataset.count, "evaluation scored \(Int(all.samples)) of \(dataset.count) samples")
+    return (all.lossSum / all.samples, all.top1Hits / all.samples, all.top5Hits / all.samples)
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import MBCore
 import MBData
+import MBDeploy
 import MBTrain
 
 /// Runs `body`; a user error (bad config, bad file) becomes one line on stderr and exit code 2,
@@ -8,11 +10,9 @@ import MBTrain
 func userErrors<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
-    } catch let e as ConfigError {
-        FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
-        throw ExitCode(2)
-    } catch let e as DataError {
-        FileHandle.standardError.write(Data("error: \(e.message)\n".utf8))
+    } catch {
+        guard let text = userErrorText(error) else { throw error }
+        FileHandle.standardError.write(Data("error: \(text)\n".utf8))
         throw ExitCode(2)
     }
 }
@@ -23,6 +23,8 @@ func userErrorText(_ error: Error) -> String? {
     case let e as ConfigError: return e.message
     case let e as DataError: return e.message
     case let e as CheckpointError: return e.message
+    case let e as ExportError: return e.message
+    case let e as SafeTensorsError: return e.message
     default: return nil
     }
 }

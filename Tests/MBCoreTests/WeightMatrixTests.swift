@@ -15,6 +15,29 @@ final class WeightMatrixTests: XCTestCase {
         check(lookupTables: false)
     }
 
+    /// A forward-only matrix read from a sign function (a deployed model's packed bits): every
+    /// product, also narrower than a 16-column tile, equals the naive sum, on tables and on OpenBLAS.
+    func testForwardOnlySignMatrixEqualsNaiveSums() {
+        var rng = SplitMix64(seed: 9)
+        let rows = 13, columns = 33
+        let signs = (0..<rows * columns).map { _ in rng.uniform() < 0.5 }
+        for tables in [false, true] where !tables || WeightMatrix.lookupTablesAvailable {
+            let w = WeightMatrix(rows: rows, columns: columns, signs: { signs[$0 * columns + $1] }, lookupTables: tables)
+            for n in [1, 5, 16, 37] {
+                let x = Buffer(count: columns * n), y = Buffer(count: rows * n)
+                fillNormal(x.pointer, count: x.count, rng: &rng)
+                w.multiply(x.pointer, ldx: n, count: n, alpha: 0.5, into: y.pointer, ldy: n)
+                for r in 0..<rows {
+                    for p in 0..<n {
+                        let sum = (0..<columns).reduce(0.0) { $0 + (signs[r * columns + $1] ? 1 : -1) * Double(x.pointer[$1 * n + p]) }
+                        XCTAssertEqual(Double(y.pointer[r * n + p]), 0.5 * sum, accuracy: 1e-5 * Double(columns),
+                                       "tables \(tables) n=\(n) at (\(r), \(p))")
+                    }
+                }
+            }
+        }
+    }
+
     private func check(lookupTables: Bool) {
         var rng = SplitMix64(seed: 5)
         let shapes = [(rows: 7, columns: 10), (rows: 4, columns: 4), (rows: 13, columns: 33), (rows: 1, columns: 3)]

@@ -50,7 +50,8 @@ let package = Package(
         .executableTarget(name: "mbc-train",
                           dependencies: ["MBBase", "MBData", "MBTrain", "MBDistributed", "MBDeploy",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "mbc-bench", dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed"],
+        .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed",
+                                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastSettings),
 
         // Helpers shared by the test targets (finite differences, random tensors); not shipped.

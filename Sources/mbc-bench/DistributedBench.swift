@@ -1,52 +1,27 @@
+import ArgumentParser
 import Foundation
-import MBBase
 import MBCore
 import MBDistributed
 import MBTrain
 
 /// Options of `mbc-bench ddp`.
-struct DistributedBenchOptions {
+struct DistributedBenchOptions: ParsableArguments {
+    @Option(name: .customLong("model"), help: ArgumentHelp("Block widths, e.g. 64-128-256 (default: 64-64-128).", valueName: "widths"),
+            transform: blockWidths)
     var widths = [64, 64, 128]
-    var k = 4
-    var warmup = 3
-    var steps = 5
-    var globalBatch = 128
-    var evalImages = 2048
-    var evalBatch = 256
-    var evalRepeats = 3
+    @Option(help: "Filters per M-filter group (k).") var k = 4
+    @Option(help: "Untimed training steps first.") var warmup = 3
+    @Option(help: "Timed training steps.") var steps = 5
+    @Option(help: "Images per step over all ranks.") var globalBatch = 128
+    @Option(help: "Test images per evaluation.") var evalImages = 2048
+    @Option(help: "Images per evaluation batch.") var evalBatch = 256
+    @Option(help: "Timed evaluations (0: none).") var evalRepeats = 3
 
-    static let usage = "usage: mbc-bench ddp [--model 64-64-128] [--k 4] [--warmup 3] [--steps 5] [--global-batch 128] [--eval-images 2048] [--eval-batch 256] [--eval-repeats 3]"
-
-    init(arguments: [String]) throws {
-        var i = 0
-        func value() throws -> String {
-            guard i + 1 < arguments.count else { throw BenchUsageError("\(arguments[i]) needs a value; \(Self.usage)") }
-            i += 1
-            return arguments[i]
-        }
-        func integer(_ text: String, min: Int = 1) throws -> Int {
-            guard let n = Int(text), n >= min else { throw BenchUsageError("\(arguments[i - 1]) \(text): expected an integer >= \(min)") }
-            return n
-        }
-        while i < arguments.count {
-            switch arguments[i] {
-            case "--model":
-                let text = try value()
-                let parts = text.split(separator: "-").compactMap { Int($0) }
-                guard !parts.isEmpty, parts.count == text.split(separator: "-").count else {
-                    throw BenchUsageError("--model \(text): expected block widths such as 64-64-128")
-                }
-                widths = parts
-            case "--k": k = try integer(value())
-            case "--warmup": warmup = try integer(value())
-            case "--steps": steps = try integer(value())
-            case "--global-batch": globalBatch = try integer(value())
-            case "--eval-images": evalImages = try integer(value())
-            case "--eval-batch": evalBatch = try integer(value())
-            case "--eval-repeats": evalRepeats = try integer(value(), min: 0)
-            default: throw BenchUsageError("unknown option \(arguments[i]); \(Self.usage)")
-            }
-            i += 1
+    func validate() throws {
+        let least = [("--k", k, 1), ("--warmup", warmup, 1), ("--steps", steps, 1), ("--global-batch", globalBatch, 1),
+                     ("--eval-images", evalImages, 1), ("--eval-batch", evalBatch, 1), ("--eval-repeats", evalRepeats, 0)]
+        for (name, value, minimum) in least where value < minimum {
+            throw ValidationError("\(name) \(value): expected an integer >= \(minimum)")
         }
     }
 
@@ -65,7 +40,14 @@ struct DistributedBenchOptions {
     }
 }
 
-struct BenchUsageError: MessageError { let message: String; init(_ message: String) { self.message = message } }
+/// `64-64-128` as [64, 64, 128].
+func blockWidths(_ text: String) throws -> [Int] {
+    let widths = text.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) ?? 0 }
+    guard widths.allSatisfy({ $0 > 0 }) else {
+        throw ValidationError("expected block widths such as 64-64-128")
+    }
+    return widths
+}
 
 /// This process's peak resident set (VmHWM of /proc/self/status) in MiB; 0 where there is none.
 func peakResidentMiB() -> Double {
@@ -81,8 +63,7 @@ func median(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.sorted()
 
 /// `mbc-bench ddp`: data-parallel training and sharded evaluation throughput of the real trainer
 /// on synthetic data, under `mpirun -np N` (or one process). Rank 0 prints one JSON line.
-func runDistributedBenchmark(arguments: [String]) throws {
-    let options = try DistributedBenchOptions(arguments: arguments)
+func runDistributedBenchmark(_ options: DistributedBenchOptions) throws {
     BLASThreads.set(1)
     let world = try makeWorldCommunicator()
     let config = try RunConfig(tree: try ConfigValue.parse(yaml: options.configYAML, source: "mbc-bench ddp"))

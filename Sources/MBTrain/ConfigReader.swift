@@ -178,6 +178,12 @@ public final class ConfigSection {
         return value
     }
 
+    /// A case of `Choice` by its raw value; the error lists the cases.
+    public func choice<Choice: RawRepresentable & CaseIterable>(_ key: String, default def: Choice) throws -> Choice
+    where Choice.RawValue == String {
+        Choice(rawValue: try string(key, default: def.rawValue, allowed: Choice.allCases.map(\.rawValue)))!
+    }
+
     public func intList(_ key: String, default def: [Int], min: Int? = nil) throws -> [Int] {
         var value = def
         if let v = raw(key) {

@@ -4,8 +4,7 @@ extension DataConfig {
     /// Reads the `data:` section.
     public init(section s: ConfigSection) throws {
         self.init()
-        let name = try s.string("dataset", default: dataset.rawValue, allowed: DatasetName.allCases.map(\.rawValue))
-        dataset = DatasetName(rawValue: name)!
+        dataset = try s.choice("dataset", default: dataset)
         root = try s.string("root", default: root)
         flip = try s.bool("flip", default: flip)
         cropPadding = try s.int("crop_padding", default: cropPadding, min: 0)
@@ -14,9 +13,7 @@ extension DataConfig {
         guard (mean == nil) == (std == nil) else {
             throw ConfigError("`data.mean` and `data.std` go together: give both (one value per channel, 0-1 scale) or neither (computed from the training split).")
         }
-        let labels = try s.string("cifar100_labels", default: cifar100Labels.rawValue,
-                                  allowed: CIFAR100Labels.allCases.map(\.rawValue))
-        cifar100Labels = CIFAR100Labels(rawValue: labels)!
+        cifar100Labels = try s.choice("cifar100_labels", default: cifar100Labels)
         svhnExtra = try s.bool("svhn_extra", default: svhnExtra)
         if s.has("classes") || dataset == .synthetic {
             guard dataset == .tinyImageNet || dataset == .synthetic else {

@@ -17,8 +17,7 @@ extension ModelConfig {
         let b = try s.string("binarize", default: binarize.rawValue, allowed: scopes)
         binarize = b == "true" ? .all : b == "false" ? .none : BinarizeScope(rawValue: b)!
         clipSTE = try s.bool("clip_ste", default: clipSTE)
-        let n = try s.string("init_n", default: initN.rawValue, allowed: InitFanIn.allCases.map(\.rawValue))
-        initN = InitFanIn(rawValue: n)!
+        initN = try s.choice("init_n", default: initN)
         try s.finish()
         do { try validate() } catch let e as ModelConfigError { throw ConfigError(e.message) }
     }

@@ -23,9 +23,7 @@ public struct OptimConfig: Equatable {
         lrMin = try s.double("lr_min", default: lrMin, min: 0)
         momentum = try s.double("momentum", default: momentum, min: 0, max: 0.999)
         weightDecay = try s.double("weight_decay", default: weightDecay, min: 0)
-        let scope = try s.string("weight_decay_scope", default: weightDecayScope.rawValue,
-                                 allowed: WeightDecayScope.allCases.map(\.rawValue))
-        weightDecayScope = WeightDecayScope(rawValue: scope)!
+        weightDecayScope = try s.choice("weight_decay_scope", default: weightDecayScope)
         globalBatch = try s.int("global_batch", default: globalBatch, min: 1)
         try s.finish()
         guard lrMax > 0 else {
@@ -51,8 +49,7 @@ public struct ScheduleConfig: Equatable {
     public init(section s: ConfigSection) throws {
         t0Epochs = try s.int("t0_epochs", default: t0Epochs, min: 1)
         tMult = try s.int("t_mult", default: tMult, min: 1)
-        let b = try s.string("boundaries", default: boundaries.rawValue, allowed: CycleBoundaries.allCases.map(\.rawValue))
-        boundaries = CycleBoundaries(rawValue: b)!
+        boundaries = try s.choice("boundaries", default: boundaries)
         let shape = schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 1)
         // By default the fewest whole cycles of at least 30 epochs: 30 McDonnell, 32 power-of-two.
         let cyclesOf30 = (1...).first { shape.epochs(cycles: $0) >= 30 }!

@@ -5,13 +5,12 @@ import MBCore
 /// Median wall time of `repeats` runs of `body` after one warm-up run.
 func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
     body()
-    var times: [Double] = []
-    for _ in 0..<repeats {
+    let times = (0..<repeats).map { _ in
         let start = DispatchTime.now().uptimeNanoseconds
         body()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+        return seconds(since: start)
     }
-    return times.sorted()[times.count / 2]
+    return median(times)
 }
 
 func benchmarkConfig(widths: [Int], k: Int) -> ModelConfig {

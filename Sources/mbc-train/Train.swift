@@ -78,6 +78,17 @@ struct Train: ParsableCommand {
             console.started(plan, runDirectory: directory)
             if dryRun { return .finished }
             try trainer.prepareRunDirectory()
+            // Rank 0's TensorBoard scalars; a write that fails later stops them, not the training.
+            var tensorBoard = world.rank == 0 ? try TensorBoardWriter(runDirectory: directory) : nil
+            func event(_ e: TrainingEvent) {
+                console.event(e)
+                do {
+                    try tensorBoard?.record(e)
+                } catch {
+                    console.line("warning: \(error) TensorBoard events are no longer written.")
+                    tensorBoard = nil
+                }
+            }
             if let resumePath {
                 let notice = try trainer.resume(from: resumePath)
                 console.event(.resumed(from: resumePath, step: trainer.currentStep, notice: notice))
@@ -85,7 +96,7 @@ struct Train: ParsableCommand {
                 try trainer.initialize()
             }
             installStopHandlers()
-            switch try trainer.train(maxSteps: maxSteps, events: console.event) {
+            switch try trainer.train(maxSteps: maxSteps, events: event) {
             case .finished(let step):
                 console.line("finished at step \(step); logs in \(directory)/eval.jsonl and eval.csv")
                 return .finished

@@ -78,6 +78,24 @@ public struct EvalLog {
         return text.split(separator: "\n").compactMap { EvalRecord(json: String($0)) }
     }
 
+    /// The records, for commands that read a run's logs: a missing or empty log, or a line that
+    /// is not a record, is an error naming the file.
+    public func readRecords() throws -> [EvalRecord] {
+        let runDirectory = (jsonPath as NSString).deletingLastPathComponent
+        guard let text = try? String(contentsOfFile: jsonPath, encoding: .utf8) else {
+            throw ConfigError("`\(runDirectory)` has no readable eval.jsonl; give a run directory that mbc-train wrote (it logs from the first evaluation on).")
+        }
+        var records: [EvalRecord] = []
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+            guard let record = EvalRecord(json: String(line)) else {
+                throw ConfigError("`\(jsonPath)` line \(n + 1) is not an evaluation record; is it mbc-train's log?")
+            }
+            records.append(record)
+        }
+        guard !records.isEmpty else { throw ConfigError("`\(jsonPath)` holds no evaluation yet.") }
+        return records
+    }
+
     private func appendLine(_ line: String, to path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {

@@ -7,6 +7,6 @@ struct MBCTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mbc-train",
         abstract: "Train Modulated Binary CliqueNet (MBCliqueNet), data-parallel over MPI.",
-        subcommands: [Train.self, Eval.self, Export.self, Predict.self, Report.self, Summary.self, InspectData.self, Env.self],
+        subcommands: [Train.self, Eval.self, Export.self, Predict.self, Report.self, Plot.self, Summary.self, InspectData.self, Env.self],
         defaultSubcommand: Train.self)
 }

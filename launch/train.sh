@@ -3,6 +3,10 @@
 #   launch/train.sh configs/cifar10.yaml -np 2
 #   launch/train.sh configs/cifar10.yaml -np 8 --hostfile hosts --set optim.global_batch=128
 # One OpenBLAS thread per rank, each rank bound to a core; the root flags only when running as root.
+# SIGINT or SIGTERM to this script stops every rank at the next step boundary, after a checkpoint,
+# and the script exits 130; a second one aborts at once. (It sends mpirun SIGUSR1, which mpirun
+# forwards to the ranks: mpirun itself, told to stop, gives the ranks only
+# odls_base_sigkill_timeout seconds.)
 set -euo pipefail
 usage() { echo "usage: launch/train.sh CONFIG [-np N] [--hostfile FILE] [mbc-train arguments...]" >&2; exit 2; }
 [ $# -ge 1 ] || usage
@@ -13,8 +17,8 @@ mpi_args=()
 rest=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        -np|-n) np=$2; shift 2 ;;
-        --hostfile|-hostfile) mpi_args+=(--hostfile "$2"); shift 2 ;;
+        -np|-n) [ $# -ge 2 ] || usage; np=$2; shift 2 ;;
+        --hostfile|-hostfile) [ $# -ge 2 ] || usage; mpi_args+=(--hostfile "$2"); shift 2 ;;
         *) rest+=("$1"); shift ;;
     esac
 done
@@ -27,5 +31,26 @@ fi
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
 source "$here/launch/openblas-coretype.sh"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi_args+=(-x OPENBLAS_CORETYPE)
-exec mpirun -np "$np" --bind-to core -x OPENBLAS_NUM_THREADS=1 "${mpi_args[@]}" \
-    "$binary" train --config "$config" "${rest[@]}"
+case "$np" in ''|*[!0-9]*) echo "launch/train.sh: -np takes a number of ranks, not '$np'" >&2; exit 2 ;; esac
+mpirun -np "$np" --bind-to core -x OPENBLAS_NUM_THREADS=1 "${mpi_args[@]}" \
+    "$binary" train --config "$config" "${rest[@]}" &
+mpirun_pid=$!
+stopping=""
+stop() {
+    if [ -n "$stopping" ]; then
+        kill -TERM "$mpirun_pid" 2>/dev/null || true
+    else
+        stopping=1
+        echo "launch/train.sh: stopping every rank at the next step boundary (a checkpoint is written); signal again to abort at once" >&2
+        kill -USR1 "$mpirun_pid" 2>/dev/null || true
+    fi
+}
+trap stop INT TERM
+# `wait` returns early when a trapped signal arrives; wait again until mpirun has exited.
+status=0
+while true; do
+    wait "$mpirun_pid" && status=0 || status=$?
+    kill -0 "$mpirun_pid" 2>/dev/null || break
+done
+if [ -n "$stopping" ] && [ "$status" -eq 0 ]; then status=130; fi
+exit "$status"

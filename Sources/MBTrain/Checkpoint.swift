@@ -5,7 +5,9 @@ import MBCore
 import MBData
 
 /// A training checkpoint: one safetensors file with the parameters (by name), the BatchNorm
-/// running statistics (by name), the SGD momentum (`momentum.<name>`) and metadata strings:
+/// running statistics averaged over the ranks (by name), each rank's own running statistics
+/// (`ranks.running_statistics`, world size × state count, row r for rank r, so that a resumed
+/// run is bitwise the uninterrupted one), the SGD momentum (`momentum.<name>`) and metadata strings:
 /// format and version, global step, epoch, world size, seed, the resolved config, the class list,
 /// the input normalization, the elapsed training time, and a checksum of every tensor byte.
 public struct Checkpoint {
@@ -22,6 +24,9 @@ public struct Checkpoint {
     public var classNames: [String]
     /// The per-channel input mean and std training used (absent from checkpoints of older mbc).
     public var normalization: Normalization?
+    /// Each rank's running statistics, rank-major (world size × state count); nil in a file
+    /// written without them.
+    public var statisticsByRank: [Float]? = nil
 
     /// Writes the model's tensors and `momentum` atomically (temporary file, fsync, rename).
     public func write(model: MBCliqueNet, momentum: Buffer, to path: String) throws {
@@ -29,6 +34,10 @@ public struct Checkpoint {
         for info in model.parameters.infos {
             let values = Array(UnsafeBufferPointer(start: momentum.pointer + info.offset, count: info.count))
             tensors[Checkpoint.momentumPrefix + info.name] = SafeTensor(shape: info.shape, floats: values)
+        }
+        if let statisticsByRank {
+            precondition(statisticsByRank.count == worldSize * model.state.count)
+            tensors[Checkpoint.statisticsByRankName] = SafeTensor(shape: [worldSize, model.state.count], floats: statisticsByRank)
         }
         var metadata: [String: String] = [
             "format": Checkpoint.format, "format_version": Checkpoint.version,
@@ -46,6 +55,7 @@ public struct Checkpoint {
     }
 
     static let momentumPrefix = "momentum."
+    static let statisticsByRankName = "ranks.running_statistics"
 
     /// Reads `path` into `model` (parameters and running statistics) and `momentum` when given,
     /// refusing another format, a checksum mismatch, or tensors that do not fit the model;
@@ -70,7 +80,14 @@ public struct Checkpoint {
               let world = Int(m["world_size"] ?? ""), let seed = Int(m["seed"] ?? "") else {
             throw refuse("lacks its step, epoch, world size or seed metadata.")
         }
-        let modelTensors = file.tensors.filter { !$0.key.hasPrefix(momentumPrefix) }
+        let modelTensors = file.tensors.filter { !$0.key.hasPrefix(momentumPrefix) && $0.key != statisticsByRankName }
+        var statisticsByRank: [Float]?
+        if let t = file.tensors[statisticsByRankName] {
+            guard t.shape == [world, model.state.count], let values = t.floats else {
+                throw refuse("has a `\(statisticsByRankName)` tensor of shape \(t.shape), not [\(world), \(model.state.count)]: it was written for another model configuration.")
+            }
+            statisticsByRank = values
+        }
         var velocities: [(TensorInfo, [Float])] = []
         for info in model.parameters.infos {
             let name = momentumPrefix + info.name
@@ -91,7 +108,7 @@ public struct Checkpoint {
                           elapsedSeconds: Double(m["elapsed_seconds"] ?? "") ?? 0, bestTop1: Double(m["best_top1"] ?? "") ?? 0,
                           configYAML: m["config"] ?? "",
                           classNames: (m["class_names"] ?? "").split(separator: "\n").map(String.init),
-                          normalization: normalization(m))
+                          normalization: normalization(m), statisticsByRank: statisticsByRank)
     }
 
     /// The recorded input normalization, when the metadata holds one number per input channel.

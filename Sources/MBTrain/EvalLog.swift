@@ -55,7 +55,8 @@ public struct EvalRecord: Equatable {
     }
 }
 
-/// Appends evaluation records to `eval.jsonl` and `eval.csv`; a resumed run appends, never truncates.
+/// Appends evaluation records to `eval.jsonl` and `eval.csv`. A resumed run first drops the
+/// records after its checkpoint's step, then appends.
 public struct EvalLog {
     public let jsonPath: String
     public let csvPath: String
@@ -71,6 +72,26 @@ public struct EvalLog {
         }
         try appendLine(record.json, to: jsonPath)
         try appendLine(record.csv, to: csvPath)
+    }
+
+    /// Drops the records after `step` from both files (a resumed run evaluates those steps
+    /// again), rewriting each file atomically; rows that do not parse are kept.
+    public func removeRecords(after step: Int) throws {
+        for (path, header) in [(jsonPath, 0), (csvPath, 1)] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+            let kept = lines.enumerated().filter { i, line in
+                if i < header { return true }
+                let recordStep = path == jsonPath ? EvalRecord(json: line)?.step : Int(line.split(separator: ",").dropFirst().first ?? "")
+                return (recordStep ?? step) <= step
+            }.map(\.element)
+            guard kept.count != lines.count else { continue }
+            do {
+                try Data(kept.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw CheckpointError("cannot rewrite `\(path)` (\(error.localizedDescription)); check that the run directory is writable.")
+            }
+        }
     }
 
     public func records() -> [EvalRecord] {

@@ -32,7 +32,7 @@ struct StepBoundary: Equatable {
     var checkpoints: [CheckpointWrite]
 
     /// BatchNorm running statistics are per rank during training; an evaluation or a checkpoint
-    /// needs them averaged first.
+    /// reads their average over the ranks.
     var averagesStatistics: Bool { evaluate || !checkpoints.isEmpty }
 
     /// The boundary after `completedSteps` steps of a run that ends at `lastStep`.

@@ -9,7 +9,8 @@ extension Trainer {
     /// but not bitwise equal to an uninterrupted run at the old world size.
     @discardableResult
     public func resume(from path: String) throws -> String? {
-        let header = try readCheckpointOnRoot(path, momentum: momentum)
+        let (header, statisticsByRank) = try readCheckpointOnRoot(path, momentum: momentum)
+        try restoreOwnRunningStatistics(statisticsByRank, writtenBy: Int(header.worldSize))
         step = Int(header.step)
         elapsedBefore = header.elapsedSeconds
         bestTop1 = header.bestTop1
@@ -19,9 +20,27 @@ extension Trainer {
         if Int(header.seed) != config.training.seed {
             throw CheckpointError("checkpoint `\(path)` was trained with seed \(Int(header.seed)), the config says \(config.training.seed); resume with the same seed (data order and augmentation derive from it).")
         }
+        var notes: [String] = []
         let oldWorld = Int(header.worldSize)
-        return oldWorld == world.size ? nil
-            : "the checkpoint was written by \(oldWorld) ranks and this run has \(world.size): the global batch stays \(config.training.optim.globalBatch), but BatchNorm statistics now cover \(sampler.localBatch) images per rank, so the run will not be bitwise equal to one that kept \(oldWorld) ranks."
+        if oldWorld != world.size {
+            notes.append("the checkpoint was written by \(oldWorld) ranks and this run has \(world.size): the global batch stays \(config.training.optim.globalBatch), but BatchNorm statistics now cover \(sampler.localBatch) images per rank, so the run will not be bitwise equal to one that kept \(oldWorld) ranks.")
+        }
+        if let old = checkpointConfigYAML {
+            let changed = changedConfigKeys(from: old, to: config.resolved)
+            if !changed.isEmpty {
+                notes.append("the config differs from the checkpoint's in " + changed.joined(separator: ", ") + "; the run continues with the new values.")
+            }
+        }
+        return notes.isEmpty ? nil : notes.joined(separator: "\n")
+    }
+
+    /// `key: old -> new` for every resolved key whose value differs (keys only one side has count too).
+    func changedConfigKeys(from oldYAML: String, to new: ConfigValue) -> [String] {
+        guard let old = try? ConfigValue.parse(yaml: oldYAML, source: "the checkpoint's config") else { return [] }
+        let a = old.leaves(), b = new.leaves()
+        return Set(a.keys).union(b.keys).sorted().compactMap { key in
+            a[key] == b[key] ? nil : "\(key): \(a[key] ?? "(none)") -> \(b[key] ?? "(none)")"
+        }
     }
 
     /// Loads a checkpoint's parameters and running statistics for evaluation (no schedule checks).
@@ -29,25 +48,54 @@ extension Trainer {
         _ = try readCheckpointOnRoot(path, momentum: nil)
     }
 
+    /// Each rank takes its own row of the checkpoint's per-rank running statistics (held by rank
+    /// 0), when the checkpoint has them and was written by as many ranks; otherwise every rank
+    /// keeps the averaged statistics it was given.
+    func restoreOwnRunningStatistics(_ statisticsByRank: [Float]?, writtenBy oldWorld: Int) throws {
+        var available = [statisticsByRank != nil && oldWorld == world.size ? 1.0 : 0.0]
+        try available.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
+        guard available[0] > 0 else { return }
+        let count = model.state.count
+        var rows = statisticsByRank ?? [Float](repeating: 0, count: world.size * count)
+        try rows.withUnsafeMutableBytes { try world.broadcast($0, root: 0) }
+        rows.withUnsafeBufferPointer { model.state.values.pointer.update(from: $0.baseAddress! + world.rank * count, count: count) }
+    }
+
     /// Rank 0 reads the checkpoint at `path` into its model (and `momentum` when given); then every
     /// rank gets its header and rank 0's parameters, running statistics and momentum, or every
     /// rank throws when rank 0 could not read it.
-    func readCheckpointOnRoot(_ path: String, momentum: Buffer?) throws -> CheckpointHeader {
+    func readCheckpointOnRoot(_ path: String, momentum: Buffer?) throws -> (CheckpointHeader, statisticsByRank: [Float]?) {
         var header = CheckpointHeader()
-        var failure: String?
-        if world.rank == 0 {
+        var statisticsByRank: [Float]?
+        try onRoot(failure: { CheckpointError("rank 0 could not read checkpoint `\(path)`.") }) {
+            let checkpoint: Checkpoint
             do {
-                header = CheckpointHeader(try Checkpoint.read(from: path, into: model, momentum: momentum))
+                checkpoint = try Checkpoint.read(from: path, into: model, momentum: momentum)
+            } catch let e as CheckpointError {
+                throw e
             } catch {
-                failure = "\(error)"
+                throw CheckpointError("cannot read checkpoint `\(path)`: \(error)")
             }
+            header = CheckpointHeader(checkpoint)
+            statisticsByRank = checkpoint.statisticsByRank
+            checkpointConfigYAML = checkpoint.configYAML
         }
-        var failed = [failure == nil ? 0.0 : 1.0]
-        try failed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
-        if failed[0] > 0 { throw CheckpointError(failure ?? "rank 0 could not read checkpoint `\(path)`.") }
         header = try header.broadcast(from: 0, over: world)
         try broadcastState()
-        return header
+        return (header, statisticsByRank)
+    }
+
+    /// Runs `body` on rank 0; every rank throws its error (on the other ranks: `failure()`'s)
+    /// when it fails, so no rank goes on alone.
+    func onRoot(failure: () -> Error = { ConfigError("rank 0 could not prepare the run directory.") },
+                _ body: () throws -> Void) throws {
+        var error: Error?
+        if world.rank == 0 {
+            do { try body() } catch let e { error = e }
+        }
+        var failed = [error == nil ? 0.0 : 1.0]
+        try failed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
+        if failed[0] > 0 { throw error ?? failure() }
     }
 
     /// Rank 0's parameters, BatchNorm running statistics and momentum on every rank.
@@ -58,15 +106,30 @@ extension Trainer {
         model.parametersChanged()
     }
 
-    /// Rank 0 writes the checkpoint; every rank waits for it, then reports it.
-    func writeCheckpoint(to path: String, elapsed: Double, events: (TrainingEvent) -> Void) throws {
+    /// Rank 0 writes the checkpoint (the model's running statistics as they are, and each rank's
+    /// when given); every rank waits for it, then reports it.
+    func writeCheckpoint(to path: String, elapsed: Double, statisticsByRank: [Float]?, events: (TrainingEvent) -> Void) throws {
         if world.rank == 0 {
             let c = Checkpoint(step: step, epoch: step / sampler.stepsPerEpoch, worldSize: world.size, seed: config.training.seed,
                                elapsedSeconds: elapsed, bestTop1: bestTop1, configYAML: config.resolved.yaml(),
-                               classNames: trainSet.classNames, normalization: normalization)
+                               classNames: trainSet.classNames, normalization: normalization, statisticsByRank: statisticsByRank)
             try c.write(model: model, momentum: momentum, to: path)
         }
         try world.barrier()
         events(.checkpointed(path: path))
+    }
+}
+
+extension ConfigValue {
+    /// Every scalar or list value by its dotted key path.
+    func leaves(prefix: String = "") -> [String: String] {
+        switch self {
+        case .map(let entries):
+            return entries.reduce(into: [:]) { all, entry in
+                all.merge(entry.value.leaves(prefix: prefix.isEmpty ? entry.key : prefix + "." + entry.key)) { $1 }
+            }
+        default:
+            return [prefix: yaml()]
+        }
     }
 }

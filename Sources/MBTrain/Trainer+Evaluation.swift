@@ -18,13 +18,30 @@ extension Trainer {
         return record
     }
 
-    /// BatchNorm running statistics: sum over ranks, then divide by the world size.
-    func averageRunningStatistics() throws {
-        guard world.size > 1 else { return }
+    /// Runs `body` with the BatchNorm running statistics averaged over the ranks, then gives each
+    /// rank its own back. Each rank keeps the statistics of its own batches throughout training,
+    /// so a run continued from a checkpoint (which holds every rank's) is bitwise the run that
+    /// was never stopped, wherever it stopped.
+    func withAveragedRunningStatistics<T>(_ body: () throws -> T) throws -> T {
+        guard world.size > 1 else { return try body() }
         let s = model.state.values
+        let own = Array(UnsafeBufferPointer(start: s.pointer, count: model.state.count))
+        defer { s.pointer.update(from: own, count: own.count) }
         try world.allreduceSum(s.buffer)
         let scale = 1 / Float(world.size)
         for i in 0..<s.count { s.pointer[i] *= scale }
+        return try body()
+    }
+
+    /// Every rank's running statistics, row r for rank r (world size × state count), on every rank.
+    func runningStatisticsByRank() throws -> [Float] {
+        let count = model.state.count
+        var rows = [Float](repeating: 0, count: world.size * count)
+        rows.withUnsafeMutableBufferPointer { r in
+            (r.baseAddress! + world.rank * count).update(from: model.state.values.pointer, count: count)
+        }
+        try rows.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
+        return rows
     }
 
     /// Loss, top-1 and top-5 over the whole test split, each sample scored once across ranks.

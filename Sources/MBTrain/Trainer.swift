@@ -55,11 +55,14 @@ public final class Trainer {
     let trainSet: Dataset
     let testSet: Dataset
     let normalization: Normalization
+    public let directory: RunDirectory
     let checkpoints: CheckpointDirectory
     let log: EvalLog
     public let totalSteps: Int
     var step = 0
     var elapsedBefore = 0.0
+    /// On rank 0 after a resume: the config stored in the checkpoint.
+    var checkpointConfigYAML: String?
     var bestTop1 = 0.0
     /// Wall time of each phase of a training step (`data`, `forward` (with the loss), `backward`,
     /// `allreduce`, `update`), accumulated while set; nil (the default) costs nothing. For benchmarks.
@@ -100,8 +103,9 @@ public final class Trainer {
         case .conv: decayed = model.parameters.infos.filter(\.isConvWeight).map { $0.offset..<($0.offset + $0.count) }
         }
         sgd = SGD(momentum: Float(t.optim.momentum), weightDecay: Float(t.optim.weightDecay), decayed: decayed)
-        checkpoints = CheckpointDirectory(runDirectory: runDirectory)
-        log = EvalLog(runDirectory: runDirectory)
+        directory = RunDirectory(path: runDirectory)
+        checkpoints = directory.checkpoints
+        log = directory.log
     }
 
     public var plan: TrainingPlan {
@@ -113,16 +117,15 @@ public final class Trainer {
         }
     }
 
-    /// Rank 0 creates the run directory and writes the resolved config; a directory that cannot be
-    /// written is an error before any work.
+    /// Rank 0 creates the run directory and writes the resolved config, and after a resume drops
+    /// the evaluation records past the resumed step (a kill between an evaluation and its
+    /// checkpoint leaves one; the resumed run writes it again). Call once the start succeeded
+    /// (`initialize()` or `resume(from:)`): a failed start writes nothing. Every rank throws if
+    /// rank 0 could not write.
     public func prepareRunDirectory() throws {
-        guard world.rank == 0 else { return }
-        let fm = FileManager.default
-        do {
-            try fm.createDirectory(atPath: checkpoints.path, withIntermediateDirectories: true)
-            try Data(config.resolved.yaml().utf8).write(to: URL(fileURLWithPath: runDirectory + "/config.yaml"))
-        } catch {
-            throw ConfigError("cannot write to the run directory `\(runDirectory)` (\(error.localizedDescription)); choose another with --run-dir.")
+        try onRoot {
+            try directory.create(configYAML: config.resolved.yaml())
+            try directory.log.removeRecords(after: step)
         }
     }
 
@@ -216,25 +219,30 @@ public final class Trainer {
     /// an epoch end.
     func finish(_ boundary: StepBoundary, lr: Double, epochTotals: inout EpochTotals, trainingStarted: Date,
                 events: (TrainingEvent) -> Void) throws {
-        if boundary.averagesStatistics { try averageRunningStatistics() }
-        var evaluation: EvalRecord?
-        if boundary.evaluate {
-            evaluation = try evaluateAndLog(epoch: boundary.epoch, lr: lr, epochTotals: epochTotals,
-                                            trainingStarted: trainingStarted, events: events)
-        }
-        if boundary.endsEpoch { epochTotals = EpochTotals() }
-        for write in boundary.checkpoints {
-            switch write {
-            case .bestIfImproved:
-                guard let evaluation, evaluation.testTop1 > bestTop1 else { continue }
-                bestTop1 = evaluation.testTop1
-                try writeCheckpoint(to: checkpoints.best, elapsed: evaluation.elapsedSeconds, events: events)
-            case .cycleEnd(let cycle):
-                try writeCheckpoint(to: checkpoints.cycleEnd(cycle: cycle, step: step), elapsed: elapsed(since: trainingStarted),
-                                    events: events)
-            case .step:
-                try writeCheckpoint(to: checkpoints.periodic(step: step), elapsed: elapsed(since: trainingStarted), events: events)
-                if world.rank == 0 { checkpoints.prune(keep: config.training.checkpoint.keepLast) }
+        defer { if boundary.endsEpoch { epochTotals = EpochTotals() } }
+        guard boundary.averagesStatistics else { return }
+        let byRank = boundary.checkpoints.isEmpty ? nil : try runningStatisticsByRank()
+        try withAveragedRunningStatistics {
+            var evaluation: EvalRecord?
+            if boundary.evaluate {
+                evaluation = try evaluateAndLog(epoch: boundary.epoch, lr: lr, epochTotals: epochTotals,
+                                                trainingStarted: trainingStarted, events: events)
+            }
+            for write in boundary.checkpoints {
+                switch write {
+                case .bestIfImproved:
+                    guard let evaluation, evaluation.testTop1 > bestTop1 else { continue }
+                    bestTop1 = evaluation.testTop1
+                    try writeCheckpoint(to: checkpoints.best, elapsed: evaluation.elapsedSeconds, statisticsByRank: byRank,
+                                        events: events)
+                case .cycleEnd(let cycle):
+                    try writeCheckpoint(to: checkpoints.cycleEnd(cycle: cycle, step: step), elapsed: elapsed(since: trainingStarted),
+                                        statisticsByRank: byRank, events: events)
+                case .step:
+                    try writeCheckpoint(to: checkpoints.periodic(step: step), elapsed: elapsed(since: trainingStarted),
+                                        statisticsByRank: byRank, events: events)
+                    if world.rank == 0 { checkpoints.prune(keep: config.training.checkpoint.keepLast) }
+                }
             }
         }
     }

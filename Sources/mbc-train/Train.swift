@@ -16,7 +16,7 @@ struct Train: ParsableCommand {
         Exit codes: 0 finished (budget or --max-steps reached), 1 internal or MPI failure, 2 bad \
         input (config, data, checkpoint, run directory), 3 the loss or a gradient was not finite \
         (no update applied; checkpoints kept), 4 the ranks' parameters diverged, 130 stopped by \
-        SIGINT/SIGTERM after writing a checkpoint.
+        SIGINT/SIGTERM/SIGUSR1 after writing a checkpoint (see the README for mpirun).
         """)
 
     @Option(name: .long, help: "The YAML config file, e.g. configs/quick.yaml.")
@@ -59,25 +59,46 @@ struct Train: ParsableCommand {
             let run = try RunConfig.load(path: config, overrides: overrides)
             let directory = runDir ?? "runs/" + ((config as NSString).lastPathComponent as NSString).deletingPathExtension
             if let maxSteps, maxSteps < 1 { throw ConfigError("--max-steps is \(maxSteps); give a positive step count.") }
+            let runDirectory = RunDirectory(path: directory)
+            try runDirectory.checkWritable()
             let trainer = try Trainer(config: run, runDirectory: directory, world: world)
+            let earlier = runDirectory.earlierRunEntries.joined(separator: ", ")
             let resumePath: String?
             switch resume {
             case nil:
-                if trainer.newestCheckpoint != nil {
-                    throw ConfigError("the run directory `\(directory)` already holds checkpoints; continue it with --resume auto, or choose another --run-dir.")
+                if !earlier.isEmpty {
+                    throw ConfigError("the run directory `\(directory)` already holds a run (\(earlier)); continue it with --resume auto, or choose another --run-dir.")
                 }
                 resumePath = nil
-            case "auto"?: resumePath = trainer.newestCheckpoint
+            case "auto"?:
+                resumePath = trainer.newestCheckpoint
+                if resumePath == nil && !earlier.isEmpty {
+                    throw ConfigError("--resume auto: the run directory `\(directory)` holds no step checkpoint to continue from, but files of an earlier run (\(earlier)); choose another --run-dir, or move those files away to start again there.")
+                }
             case let path?:
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw ConfigError("--resume: no file `\(path)`; give a checkpoint path or `auto`.")
+                }
+                if !earlier.isEmpty && !runDirectory.holds(path) {
+                    throw ConfigError("the run directory `\(directory)` already holds a run (\(earlier)); to branch from `\(path)`, choose a new --run-dir.")
                 }
                 resumePath = path
             }
             let plan = try trainer.plan
             console.started(plan, runDirectory: directory)
             if dryRun { return .finished }
-            try trainer.prepareRunDirectory()
+            if let resumePath {
+                let notice = try trainer.resume(from: resumePath)
+                let newer = runDirectory.checkpoints(after: trainer.currentStep, except: resumePath)
+                if !newer.isEmpty {
+                    throw ConfigError("the run directory `\(directory)` holds checkpoints newer than step \(trainer.currentStep) of `\(resumePath)` (\(newer.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))); continue the newest with --resume auto, or branch from step \(trainer.currentStep) into a new directory with --run-dir NEW --resume \(resumePath).")
+                }
+                try trainer.prepareRunDirectory()
+                console.event(.resumed(from: resumePath, step: trainer.currentStep, notice: notice))
+            } else {
+                try trainer.initialize()
+                try trainer.prepareRunDirectory()
+            }
             // Rank 0's TensorBoard scalars; a write that fails later stops them, not the training.
             var tensorBoard = world.rank == 0 ? try TensorBoardWriter(runDirectory: directory) : nil
             func event(_ e: TrainingEvent) {
@@ -89,13 +110,7 @@ struct Train: ParsableCommand {
                     tensorBoard = nil
                 }
             }
-            if let resumePath {
-                let notice = try trainer.resume(from: resumePath)
-                console.event(.resumed(from: resumePath, step: trainer.currentStep, notice: notice))
-            } else {
-                try trainer.initialize()
-            }
-            installStopHandlers()
+            installStopHandlers(underMPI: launchedByMPI())
             switch try trainer.train(maxSteps: maxSteps, events: event) {
             case .finished(let step):
                 console.line("finished at step \(step); logs in \(directory)/eval.jsonl and eval.csv")
@@ -127,16 +142,32 @@ struct Train: ParsableCommand {
     }
 }
 
-/// SIGINT and SIGTERM ask every rank to stop at the next step boundary (after a checkpoint); a
-/// second signal ends the process at once.
-func installStopHandlers() {
+/// Asks every rank to stop at the next step boundary, after a checkpoint:
+/// - SIGINT, SIGTERM (a second one ends the process at once) and SIGUSR1 (what `mpirun` forwards
+///   to the ranks, and what launch/train.sh sends it on SIGINT/SIGTERM);
+/// - under `mpirun`, a SIGCONT that does not follow a SIGTSTP: `mpirun` sends it to every rank
+///   first when it is itself told to stop, then SIGTERM and SIGKILL, each after
+///   `odls_base_sigkill_timeout` seconds.
+func installStopHandlers(underMPI: Bool) {
     for sig in [SIGINT, SIGTERM] {
         signal(sig) { s in
             stopRequested = 1
             signal(s, SIG_DFL)
         }
     }
+    signal(SIGUSR1) { _ in stopRequested = 1 }
+    guard underMPI else { return }
+    signal(SIGTSTP) { _ in
+        suspendedBySignal = 1
+        raise(SIGSTOP)
+    }
+    signal(SIGCONT) { _ in
+        if suspendedBySignal != 0 { suspendedBySignal = 0 } else { stopRequested = 1 }
+    }
 }
+
+/// Set while the process is stopped by a SIGTSTP (so that the SIGCONT after it only resumes).
+nonisolated(unsafe) var suspendedBySignal: Int32 = 0
 
 /// Rank 0's console: the plan at start, a progress bar on a terminal (plain periodic lines
 /// otherwise), evaluations and checkpoints.
@@ -178,7 +209,7 @@ final class Console {
         switch e {
         case .resumed(let path, let step, let notice):
             line("resumed from \(path) at step \(step)")
-            if let notice { line("note: \(notice)") }
+            for note in notice?.split(separator: "\n") ?? [] { line("note: \(note)") }
         case .progress(let step, let total, let epoch, let loss, let lr, let ips):
             let text = String(format: "step %d/%d  epoch %d  loss %.4f  lr %.5f  %.1f img/s", step, total, epoch, loss, lr, ips)
             if terminal {

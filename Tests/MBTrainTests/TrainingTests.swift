@@ -37,17 +37,9 @@ final class TrainingTests: XCTestCase, CommandRunning {
         let killed = dir + "/killed"
         let (process, pipe) = makeProcess(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", killed])
         let seen = DispatchSemaphore(value: 0)
-        final class Transcript: @unchecked Sendable {
-            let lock = NSLock()
-            var text = ""
-        }
         let transcript = Transcript()
         pipe.fileHandleForReading.readabilityHandler = { handle in
-            let chunk = String(decoding: handle.availableData, as: UTF8.self)
-            transcript.lock.lock(); defer { transcript.lock.unlock() }
-            let before = transcript.text.contains("step 72/96")
-            transcript.text += chunk
-            if !before && transcript.text.contains("step 72/96") { seen.signal() }
+            if transcript.append(String(decoding: handle.availableData, as: UTF8.self), watchingFor: "step 72/96") { seen.signal() }
         }
         try process.run()
         XCTAssertEqual(seen.wait(timeout: .now() + 300), .success, "the run never reached step 72")
@@ -67,7 +59,9 @@ final class TrainingTests: XCTestCase, CommandRunning {
         let b = try tensors(CheckpointDirectory(runDirectory: killed).periodic(step: 96))
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         var compared = 0
-        for (name, t) in a where !name.hasSuffix("running_mean") && !name.hasSuffix("running_var") {
+        // Every tensor: parameters, momentum, the averaged and the per-rank running statistics.
+        XCTAssertNotNil(a["ranks.running_statistics"])
+        for (name, t) in a {
             XCTAssertEqual(t.bytes, b[name]?.bytes, "\(name) differs after resuming")
             compared += 1
         }
@@ -77,12 +71,70 @@ final class TrainingTests: XCTestCase, CommandRunning {
         XCTAssertEqual(logs.map(\.epoch), [1, 2, 3])
         XCTAssertGreaterThan(logs.last!.testTop1, 0.25)   // 10 classes: chance is 0.1
 
-        // A different world size may resume (the global batch stays 64); it says what changes.
-        let single = try run(binary, ["--config", config, "--run-dir", dir + "/straight", "--resume",
+        // A different world size may resume (the global batch stays 64), here as a branch into a
+        // new run directory; it says what changes.
+        let single = try run(binary, ["--config", config, "--run-dir", dir + "/single", "--resume",
                                       CheckpointDirectory(runDirectory: dir + "/straight").periodic(step: 64), "--max-steps", "66"],
                              directory: dir)
         XCTAssertEqual(single.status, 0, single.output)
         XCTAssertTrue(single.output.contains("written by 2 ranks and this run has 1"), single.output)
+    }
+
+    /// SIGTERM, as a batch scheduler sends it, to launch/train.sh while a step of several seconds
+    /// runs: every rank stops at the next step boundary after a checkpoint and the script exits
+    /// 130; `--resume auto` then ends bitwise equal to the uninterrupted run in every tensor of the
+    /// checkpoint. Sent to `mpirun` itself (given time by odls_base_sigkill_timeout), the ranks
+    /// also stop with a checkpoint.
+    func testSIGTERMStopsEveryRankAfterACheckpointAndTheResumeIsBitwise() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let config = dir + "/slow.yaml"
+        // About 3 s a step on 2 ranks of one core each; 4 steps.
+        try """
+        model: {in_channels: 3, image_size: 32, classes: 4, widths: [48, 48], layers: 4, k: 4, stem_channels: 32}
+        data: {dataset: synthetic, synthetic_shape: [3, 32, 32], classes: 4, synthetic_train_count: 1536, synthetic_test_count: 64}
+        optim: {global_batch: 384}
+        schedule: {t0_epochs: 1, t_mult: 1, epochs: 1}
+        log: {print_every_steps: 1}
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let launcher = repositoryRoot + "/launch/train.sh"
+        let straight = try run(launcher, [config, "-np", "2", "--run-dir", dir + "/straight"],
+                               timeout: 300, environment: ["MBC_TRAIN": binary])
+        XCTAssertEqual(straight.status, 0, straight.output)
+
+        /// Starts `executable`, sends SIGTERM once step 1 is reported, returns the exit status and output.
+        func terminated(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+            let (process, pipe) = makeProcess(executable, arguments, environment: ["MBC_TRAIN": binary])
+            let output = Transcript()
+            let stepped = DispatchSemaphore(value: 0)
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                if output.append(String(decoding: handle.availableData, as: UTF8.self), watchingFor: "step 1/4") { stepped.signal() }
+            }
+            try process.run()
+            XCTAssertEqual(stepped.wait(timeout: .now() + 300), .success, "no step reported")
+            process.terminate()   // SIGTERM
+            process.waitUntilExit()
+            pipe.fileHandleForReading.readabilityHandler = nil
+            return (process.terminationStatus, output.text)
+        }
+        let stopped = dir + "/stopped"
+        let stop = try terminated(launcher, [config, "-np", "2", "--run-dir", stopped])
+        XCTAssertEqual(stop.status, 130, stop.output)
+        XCTAssertTrue(stop.output.contains("stopped at step 2 after writing"), stop.output)
+        let resumed = try run(launcher, [config, "-np", "2", "--run-dir", stopped, "--resume", "auto"],
+                              timeout: 300, environment: ["MBC_TRAIN": binary])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        let a = try tensors(CheckpointDirectory(runDirectory: dir + "/straight").periodic(step: 4))
+        let b = try tensors(CheckpointDirectory(runDirectory: stopped).periodic(step: 4))
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        XCTAssertGreaterThan(a.count, 100)
+        for (name, t) in a { XCTAssertEqual(t.bytes, b[name]?.bytes, "\(name) differs after the stop and resume") }
+        XCTAssertEqual(EvalLog(runDirectory: stopped).records().map(\.step), [4])
+
+        // mpirun itself: it sends the ranks SIGCONT at once, SIGTERM and SIGKILL after the timeout.
+        let direct = try terminated(mpirun, ["-np", "2", "--oversubscribe", "--mca", "odls_base_sigkill_timeout", "5",
+                                             binary, "--config", config, "--run-dir", dir + "/direct"])
+        XCTAssertTrue(direct.output.contains("stopped at step 2 after writing"), direct.output)
+        XCTAssertEqual(CheckpointDirectory(runDirectory: dir + "/direct").all().map(\.step), [2])
     }
 
     /// The README's first run: `mpirun -np 2 mbc-train --config configs/quick.yaml` reaches at
@@ -249,5 +301,24 @@ final class CommandTests: XCTestCase, CommandRunning {
         let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
         XCTAssertEqual(o["parameters"] as? Int, 1_370_944)   // reference/param_count.py, compression on
         XCTAssertEqual((o["binary_parameters"] as? Int).map { $0 + (o["float_parameters"] as? Int ?? 0) }, 1_370_944)
+    }
+}
+
+/// The output of a running process, collected from its pipe's handler thread.
+final class Transcript: @unchecked Sendable {
+    private let lock = NSLock()
+    private var collected = ""
+
+    var text: String {
+        lock.lock(); defer { lock.unlock() }
+        return collected
+    }
+
+    /// Appends `chunk`; true when `marker` appears for the first time.
+    func append(_ chunk: String, watchingFor marker: String) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        let before = collected.contains(marker)
+        collected += chunk
+        return !before && collected.contains(marker)
     }
 }

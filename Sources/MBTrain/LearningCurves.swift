@@ -40,8 +40,9 @@ struct AxisTicks: Equatable {
     var upper: Double
     var step: Double
 
-    /// About `count` ticks from at most `low` to at least `high`.
-    init(covering low: Double, _ high: Double, count: Int = 6) {
+    /// About `count` ticks from at most `low` to at least `high`, at least `minimumStep` apart
+    /// (1 for epochs, which are whole).
+    init(covering low: Double, _ high: Double, count: Int = 6, minimumStep: Double = 0) {
         var (low, high) = (low, high)
         if high - low < 1e-12 * max(abs(high), 1) {
             let pad = low == 0 ? 1 : abs(low) * 0.1
@@ -50,7 +51,7 @@ struct AxisTicks: Equatable {
         let raw = (high - low) / Double(max(count - 1, 1))
         let magnitude = pow(10, floor(log10(raw)))
         let fraction = raw / magnitude
-        step = (fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10) * magnitude
+        step = max(minimumStep, (fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10) * magnitude)
         lower = floor(low / step + 1e-9) * step
         upper = ceil(high / step - 1e-9) * step
     }
@@ -77,7 +78,7 @@ public func learningCurvesSVG(_ runs: [RunCurves]) -> String {
     let panelWidth = 400.0, panelHeight = 280.0, left = 70.0, top = 40.0, gap = 100.0
     let width = left + 2 * panelWidth + gap + 30
     let maxEpoch = Double(runs.flatMap(\.records).map(\.epoch).max() ?? 1)
-    let xTicks = AxisTicks(covering: 0, maxEpoch)
+    let xTicks = AxisTicks(covering: 0, maxEpoch, minimumStep: 1)
 
     // The legend under the panels: entries left to right, wrapped at the figure's width.
     var legend: [String] = []
@@ -89,8 +90,11 @@ public func learningCurvesSVG(_ runs: [RunCurves]) -> String {
                       + "<text x=\"\(f(lx + 30))\" y=\"\(f(ly))\">\(xmlEscaped(run.name))</text>")
         lx += entryWidth
     }
-    legend.append("<text x=\"\(f(left))\" y=\"\(f(ly + 22))\" class=\"note\">dashed verticals: SGDR warm restarts (learning rate back to its maximum)</text>")
-    let height = ly + 40
+    if runs.contains(where: { !$0.restartEpochs.isEmpty }) {
+        ly += 22
+        legend.append("<text x=\"\(f(left))\" y=\"\(f(ly))\" class=\"note\">dashed verticals: SGDR warm restarts (learning rate back to its maximum)</text>")
+    }
+    let height = ly + 18
 
     func panel(_ id: String, _ title: String, x0: Double, value: (EvalRecord) -> Double) -> String {
         let values = runs.flatMap { $0.records.map(value) }

@@ -15,6 +15,7 @@ final class LearningCurvesTests: XCTestCase, CommandRunning {
         XCTAssertEqual(loss.values.map { loss.label($0) }, ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"])
         let error = AxisTicks(covering: 0.41, 1.37)
         XCTAssertEqual(error.values.map { error.label($0) }, ["0.4", "0.6", "0.8", "1.0", "1.2", "1.4"])
+        XCTAssertEqual(AxisTicks(covering: 0, 2, minimumStep: 1).values, [0, 1, 2], "whole epochs")
         let flat = AxisTicks(covering: 2, 2)
         XCTAssertLessThan(flat.lower, 2)
         XCTAssertGreaterThan(flat.upper, 2)

@@ -99,8 +99,16 @@ struct Train: ParsableCommand {
                 try trainer.initialize()
                 try trainer.prepareRunDirectory()
             }
-            // Rank 0's TensorBoard scalars; a write that fails later stops them, not the training.
-            var tensorBoard = world.rank == 0 ? try TensorBoardWriter(runDirectory: directory) : nil
+            // Rank 0's TensorBoard scalars. A file that cannot be written stops them, not the
+            // training (rank 0 alone throwing here would leave the other ranks in a collective).
+            var tensorBoard: TensorBoardWriter?
+            if world.rank == 0 {
+                do {
+                    tensorBoard = try TensorBoardWriter(runDirectory: directory)
+                } catch {
+                    console.line("warning: \(error) Training goes on without TensorBoard events.")
+                }
+            }
             func event(_ e: TrainingEvent) {
                 console.event(e)
                 do {

@@ -11,7 +11,7 @@ struct MBCBench: ParsableCommand {
             call in the order given, e.g. `mbc-bench modconv model loader --repeats 5`.
             """,
         subcommands: [ModelCommand.self, ModulatedConvCommand.self, GemmCommand.self, LoaderCommand.self,
-                      DistributedCommand.self])
+                      DeployCommand.self, DistributedCommand.self])
 
     func run() throws {
         for benchmark in [Benchmark.modconv, .model] { try benchmark.run(repeats: BenchmarkOptions.defaultRepeats) }
@@ -38,7 +38,7 @@ struct MBCBench: ParsableCommand {
 
 /// The benchmarks that run in one process.
 enum Benchmark: String, CaseIterable, ExpressibleByArgument {
-    case model, modconv, gemm, loader
+    case model, modconv, gemm, loader, deploy
 
     var abstract: String {
         switch self {
@@ -46,6 +46,7 @@ enum Benchmark: String, CaseIterable, ExpressibleByArgument {
         case .modconv: "The factored modulated conv against building Q and convolving directly, on the block shapes of two models, forward and backward."
         case .gemm: "OpenBLAS GFLOP/s on the layers' GEMM shapes, and the binary weight's product on sign lookup tables."
         case .loader: "Images/s of the input pipeline alone (synthetic CIFAR-shaped data, flip + crop + normalise)."
+        case .deploy: "Images/s of inference from an exported model against the checkpoint model's evaluation forward, batch 256, one thread."
         }
     }
 
@@ -55,6 +56,7 @@ enum Benchmark: String, CaseIterable, ExpressibleByArgument {
         case .modconv: runModulatedConvBenchmark(repeats: repeats)
         case .gemm: runGemmBenchmark(repeats: repeats)
         case .loader: try runLoaderBenchmark()
+        case .deploy: try runDeployBenchmark(repeats: repeats)
         }
     }
 }
@@ -62,10 +64,10 @@ enum Benchmark: String, CaseIterable, ExpressibleByArgument {
 struct BenchmarkOptions: ParsableArguments {
     static let defaultRepeats = 5
 
-    @Option(help: "Timed runs per measurement, after one warm-up; the median is printed (model, modconv, gemm).")
+    @Option(help: "Timed runs per measurement, after one warm-up; the median is printed (model, modconv, gemm, deploy).")
     var repeats = defaultRepeats
 
-    @Argument(help: "More of model, modconv, gemm, loader to run after this one, with the same --repeats.")
+    @Argument(help: "More of model, modconv, gemm, loader, deploy to run after this one, with the same --repeats.")
     var then: [Benchmark] = []
 
     func validate() throws {
@@ -93,6 +95,7 @@ struct ModelCommand: SingleProcessCommand { static let benchmark = Benchmark.mod
 struct ModulatedConvCommand: SingleProcessCommand { static let benchmark = Benchmark.modconv; @OptionGroup var options: BenchmarkOptions }
 struct GemmCommand: SingleProcessCommand { static let benchmark = Benchmark.gemm; @OptionGroup var options: BenchmarkOptions }
 struct LoaderCommand: SingleProcessCommand { static let benchmark = Benchmark.loader; @OptionGroup var options: BenchmarkOptions }
+struct DeployCommand: SingleProcessCommand { static let benchmark = Benchmark.deploy; @OptionGroup var options: BenchmarkOptions }
 
 struct DistributedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,7 @@
 #   flock /tmp/mbc-swift.lock launch/readme-transcript.sh
 #
 # Builds mbc-train, then runs each command of COMMANDS below, as typed, in a fresh temporary
-# working directory that links the repository's configs/, data/, launch/ and .build/ (so
+# working directory that links the repository's configs/, data/, launch/, .build/ and Tests/ (so
 # `runs/quick` is new and nothing in the repository's runs/ is touched). The output is shortened
 # the way the README shows it: the plan's first lines, the summary's first rows and total, the
 # first two progress lines, `...`, each evaluation and checkpoint, the last progress line. Host
@@ -19,6 +19,8 @@ set -euo pipefail
 # writes) are appended here and appear in the same transcript.
 COMMANDS=(
     "launch/train.sh configs/quick.yaml -np 2"
+    ".build/release/mbc-train export --checkpoint runs/quick/checkpoints/best.safetensors --output quick.mbc.safetensors"
+    ".build/release/mbc-train predict --model quick.mbc.safetensors Tests/MBDeployTests/Fixtures/digit-gray.png"
 )
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,7 +36,7 @@ fi
 
 work=$(mktemp -d /tmp/mbc-transcript.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-for link in configs data launch .build; do ln -s "$here/$link" "$work/$link"; done
+for link in configs data launch .build Tests; do ln -s "$here/$link" "$work/$link"; done
 
 # Shortens one command's output (see the header).
 shorten() {

@@ -122,7 +122,13 @@ EOF
 chmod +x "$work/agent"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MBC_NETNS_PREFIX=$prefix
-echo "$me: $hosts hosts (mbc-host1..mbc-host$hosts at $subnet.1..$subnet.$hosts, namespaces $prefix-host*), $np ranks" >&2
+# A host that drops off (link down, machine gone) is noticed by TCP keepalive on the daemons'
+# connections within about 3 + 3 x 1 s of their last message, and mpirun then ends the job (the
+# MPI transport itself waits forever). Defaults only: the environment or --mca overrides them.
+export OMPI_MCA_oob_tcp_keepalive_time=${OMPI_MCA_oob_tcp_keepalive_time:-3}
+export OMPI_MCA_oob_tcp_keepalive_intvl=${OMPI_MCA_oob_tcp_keepalive_intvl:-1}
+export OMPI_MCA_oob_tcp_keepalive_probes=${OMPI_MCA_oob_tcp_keepalive_probes:-3}
+echo "$me: $hosts host(s) (mbc-host1..mbc-host$hosts at $subnet.1..$subnet.$hosts, namespaces $prefix-host*), $np ranks" >&2
 # mpirun on host 1, in that host's namespaces like everything else there.
 ip netns exec "$prefix-host1" unshare --uts sh -c 'hostname mbc-host1 && exec "$@"' sh \
     "$mpirun" -np "$np" --bind-to "$bind" --hostfile "$work/hostfile" \

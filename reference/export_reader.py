@@ -1,7 +1,7 @@
 """A reader of mbc's exported model (`mbc-train export`, format `mbc-export` version 1) that
 rebuilds the forward pass from the file alone, with NumPy only, in float64.
 
-It is written from the format's description (docs/FORMATS.md, "Exported model"), not from mbc's
+It is written from the format's description (docs/FORMATS.md, "1-bit export"), not from mbc's
 Swift code, and computes the plain way: the modulated 3x3 filters are rebuilt as
 `Q[i*k + j] = M[j] * sign(C[i])` and convolved directly (mbc uses a factored route), the signs are
 unpacked with `np.unpackbits(..., bitorder="little")`, and inputs are normalized from the bytes

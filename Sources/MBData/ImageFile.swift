@@ -18,6 +18,9 @@ public struct DecodedImage: Equatable {
         self.pixels = pixels
     }
 
+    /// The most pixels an image may declare (a damaged header must not make mbc allocate gigabytes).
+    static let maxPixels = 1 << 26
+
     /// Reads a PNG or a JPEG, told apart by their signatures.
     public init(contentsOf path: String) throws {
         let bytes = try readFile(path, expecting: "a PNG or JPEG image")
@@ -36,6 +39,7 @@ public struct DecodedImage: Equatable {
 func decodeJPEG(_ bytes: [UInt8], path: String, expecting: String) throws -> DecodedImage {
     // Without a frame header libjpeg finds no room and says what is wrong with the file.
     let (w, h) = jpegSize(bytes) ?? (0, 0)
+    try checkSize(width: w, height: h, path: path)
     var rgb = [UInt8](repeating: 0, count: max(3 * w * h, 1))
     var width: Int32 = 0
     var height: Int32 = 0
@@ -52,6 +56,13 @@ func decodeJPEG(_ bytes: [UInt8], path: String, expecting: String) throws -> Dec
         for c in 0..<3 { planar[c * plane + p] = rgb[3 * p + c] }
     }
     return DecodedImage(width: w, height: h, channels: 3, pixels: planar)
+}
+
+/// Refuses an image declaring more than `DecodedImage.maxPixels` pixels.
+func checkSize(width: Int, height: Int, path: String) throws {
+    guard width * height <= DecodedImage.maxPixels else {
+        throw DataError("\(path): the image declares \(width)x\(height) pixels, more than the \(DecodedImage.maxPixels) mbc reads; give a smaller image.")
+    }
 }
 
 /// Width and height from a JPEG's first frame header (SOFn), or nil.
@@ -112,6 +123,7 @@ enum PNG {
             throw DataError("\(path): the PNG is \(what); mbc reads 8-bit, non-interlaced grayscale, RGB, palette, gray+alpha and RGBA PNGs. Convert it, e.g. `convert IN -depth 8 -interlace none OUT.png`.")
         }
         let (w, h) = (header.width, header.height)
+        try checkSize(width: w, height: h, path: path)
         let stride = w * samples
         let raw = try compressed.withUnsafeBytes { try inflate($0, sizeHint: h * (stride + 1), file: path) }
         guard raw.count == h * (stride + 1) else {

@@ -1,7 +1,7 @@
 import MBCliqueNet
 
 /// The tensors of an exported model of one configuration: names, kinds and shapes, and where
-/// each layer use reads them (docs/FORMATS.md, "Exported model").
+/// each layer use reads them (docs/FORMATS.md, "1-bit export").
 ///
 /// Per block b (input X0 with `a` channels, width c, L layers):
 /// - `blocks.b.conv1x1`: (L, c, a + (L−1)c), layer i's 1x1 weights from every source in

@@ -10,7 +10,7 @@ import MBTrain
 public struct ExportError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
 /// The deployable form of a trained MBCliqueNet, stored as safetensors (docs/FORMATS.md,
-/// "Exported model"): 1-bit weights as packed signs, BatchNorm reduced to per-channel
+/// "1-bit export"): 1-bit weights as packed signs, BatchNorm reduced to per-channel
 /// (scale; shift) and folded into the conv before it where one precedes it alone, M-filters and
 /// float layers in F32, and metadata with everything inference needs (model config, class names,
 /// input normalization, the training data section) plus a checksum over tensors and metadata.

@@ -67,6 +67,7 @@ final class ImageTests: XCTestCase {
             (fixtures + "/deep.png", ["bit depth 16", "mbc reads 8-bit, non-interlaced"]),
             (fixtures + "/interlaced.png", ["interlaced", "Convert it"]),
             (fixtures + "/bad-crc.png", ["chunk `IDAT` fails its CRC", "not a readable PNG"]),
+            (fixtures + "/huge.png", ["declares 60000x60000 pixels", "give a smaller image"]),
             (dir + "/truncated.png", ["not a readable PNG"]),
             (dir + "/truncated.jpg", ["does not decode as JPEG"]),
             (dir + "/notes.png", ["not a PNG or JPEG file"]),

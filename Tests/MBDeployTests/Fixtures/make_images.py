@@ -10,6 +10,7 @@
   deep.png           28x28 grayscale of bit depth 16 (refused)
   interlaced.png     28x28 grayscale, Adam7 flag set (refused)
   bad-crc.png        digit-gray.png with one image-data byte changed
+  huge.png           a header declaring 60000x60000 pixels over one row of data (refused unread)
 
 Each image row uses filter type (row mod 5) (None, Sub, Up, Average, Paeth), so a decoder must
 undo all five. Run from the repository root: python3 Tests/MBDeployTests/Fixtures/make_images.py
@@ -94,3 +95,7 @@ png("small.png", 16, 16, 0, [[(x * 16 + y) % 256 for x in range(16)] for y in ra
 png("deep.png", 28, 28, 0, rows_of(digit, 28, lambda v, y, x: [v, 0]), 2, depth=16)
 png("interlaced.png", 28, 28, 0, rows_of(digit, 28, lambda v, y, x: [v]), 1, interlace=1)
 png("bad-crc.png", 28, 28, 0, rows_of(digit, 28, lambda v, y, x: [v]), 1, damage=True)
+
+with open(os.path.join(here, "huge.png"), "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(60001))) + chunk(b"IEND", b""))

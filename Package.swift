@@ -26,8 +26,8 @@ let package = Package(
     ],
     targets: [
         // System-library shims: a module map and a short header each.
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
-                       providers: [.apt(["libopenblas-dev"])]),
+        // OpenBLAS is loaded at run time (MBCore's OpenBLAS, after choosing its kernels), not linked.
+        .systemLibrary(name: "COpenBLAS"),
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
         .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBBase", "MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
-        .target(name: "MBDistributed", dependencies: ["MBBase", "CMPI", "COpenBLAS", "CSystem"], swiftSettings: fastSettings),
+        .target(name: "MBDistributed", dependencies: ["MBBase", "CMPI", "CSystem", "MBCore"], swiftSettings: fastSettings),
         .target(name: "MBTrain",
                 dependencies: ["MBBase", "MBCore", "MBCliqueNet", "MBData", "MBDistributed",
                                .product(name: "Yams", package: "Yams")],

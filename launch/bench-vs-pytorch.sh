@@ -25,8 +25,7 @@ out=${MBC_BENCH_OUT:-bench-vs-pytorch.jsonl}
 [ "$install" -eq 1 ] && bash "$here/reference/install-torch.sh"
 (cd "$here" && swift build -c release --product mbc-bench >&2)
 bench=$here/.build/release/mbc-bench
-# mbc runs as launch/train.sh runs it: one OpenBLAS thread per rank, Zen kernels on AMD Zen.
-source "$here/launch/openblas-coretype.sh"
+# mbc runs as launch/train.sh runs it: one OpenBLAS thread per rank (the ddp lines name the kernels).
 mpi=(mpirun --bind-to core -x OPENBLAS_NUM_THREADS=1)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi+=(-x OPENBLAS_CORETYPE)

@@ -29,7 +29,7 @@ if [ ! -x "$binary" ]; then
     (cd "$here" && swift build -c release --product mbc-train >&2)
 fi
 [ "$(id -u)" -eq 0 ] && mpi_args+=(--allow-run-as-root)
-source "$here/launch/openblas-coretype.sh"
+# Each rank picks its OpenBLAS kernels for its CPU; a user's OPENBLAS_CORETYPE overrides that, on every host.
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi_args+=(-x OPENBLAS_CORETYPE)
 case "$np" in ''|*[!0-9]*) echo "launch/train.sh: -np takes a number of ranks, not '$np'" >&2; exit 2 ;; esac
 mpirun -np "$np" --bind-to core -x OPENBLAS_NUM_THREADS=1 "${mpi_args[@]}" \

@@ -18,3 +18,31 @@ static inline int mbc_cpu_runs_haswell_code(void) {
     return 0;
 #endif
 }
+
+// The CPU features that decide which OpenBLAS kernels mbc asks for (MBCore.CPUFeatures has the
+// same bits). The AVX-512 bits are set only when the OS saves the 512-bit state too.
+enum {
+    MBC_CPU_AMD = 1 << 0, MBC_CPU_INTEL = 1 << 1, MBC_CPU_AVX2 = 1 << 2, MBC_CPU_FMA = 1 << 3,
+    MBC_CPU_AVX512F = 1 << 4, MBC_CPU_AVX512BW = 1 << 5, MBC_CPU_AVX512DQ = 1 << 6,
+    MBC_CPU_AVX512VL = 1 << 7, MBC_CPU_AVX512BF16 = 1 << 8, MBC_CPU_AVXVNNI = 1 << 9,
+};
+
+static inline unsigned mbc_cpu_features(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    unsigned f = 0;
+    if (__builtin_cpu_is("amd")) f |= MBC_CPU_AMD;
+    if (__builtin_cpu_is("intel")) f |= MBC_CPU_INTEL;
+    if (__builtin_cpu_supports("avx2")) f |= MBC_CPU_AVX2;
+    if (__builtin_cpu_supports("fma")) f |= MBC_CPU_FMA;
+    if (__builtin_cpu_supports("avx512f")) f |= MBC_CPU_AVX512F;
+    if (__builtin_cpu_supports("avx512bw")) f |= MBC_CPU_AVX512BW;
+    if (__builtin_cpu_supports("avx512dq")) f |= MBC_CPU_AVX512DQ;
+    if (__builtin_cpu_supports("avx512vl")) f |= MBC_CPU_AVX512VL;
+    if (__builtin_cpu_supports("avx512bf16")) f |= MBC_CPU_AVX512BF16;
+    if (__builtin_cpu_supports("avxvnni")) f |= MBC_CPU_AVXVNNI;
+    return f;
+#else
+    return 0;
+#endif
+}

@@ -1,6 +1,6 @@
-import COpenBLAS
 import CSystem
 import Glibc
+import MBCore
 
 /// Where one rank runs: what rank 0 prints at start so a user can see the placement.
 public struct RankInfo: Equatable {
@@ -8,26 +8,29 @@ public struct RankInfo: Equatable {
     /// The CPUs this process may run on, as ranges, e.g. `0-3,8`.
     public var cpuSet: String
     public var blasThreads: Int
+    /// The OpenBLAS kernels in use and who chose them (`BLASChoice.summary`).
+    public var blasCore: String
     /// Whether the CPU runs the sign lookup-table kernels (AVX2; else the binary products use OpenBLAS).
     public var signTables: Bool
 
-    public init(host: String, cpuSet: String, blasThreads: Int, signTables: Bool) {
+    public init(host: String, cpuSet: String, blasThreads: Int, blasCore: String, signTables: Bool) {
         self.host = host
         self.cpuSet = cpuSet
         self.blasThreads = blasThreads
+        self.blasCore = blasCore
         self.signTables = signTables
     }
 
     /// This process's host name, CPU affinity set (`sched_getaffinity`), OpenBLAS thread count and
-    /// whether its CPU runs the sign lookup tables (the check `MBCore.WeightMatrix` makes).
+    /// kernels, and whether its CPU runs the sign lookup tables (the check `MBCore.WeightMatrix` makes).
     public static func current() -> RankInfo {
-        RankInfo(host: hostName(), cpuSet: cpuAffinity(), blasThreads: Int(openblas_get_num_threads()),
+        RankInfo(host: hostName(), cpuSet: cpuAffinity(), blasThreads: BLASThreads.count, blasCore: OpenBLAS.summary,
                  signTables: mbc_cpu_runs_haswell_code() != 0)
     }
 
     /// One line, as sent to rank 0 and printed there.
     public var line: String {
-        "host \(host), cpus \(cpuSet), blas threads \(blasThreads), sign tables \(signTables ? "avx2" : "off (no AVX2: OpenBLAS)")"
+        "host \(host), cpus \(cpuSet), blas threads \(blasThreads), blas kernels \(blasCore), sign tables \(signTables ? "avx2" : "off (no AVX2: OpenBLAS)")"
     }
 }
 

@@ -64,6 +64,7 @@ func median(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.sorted()
 /// `mbc-bench ddp`: data-parallel training and sharded evaluation throughput of the real trainer
 /// on synthetic data, under `mpirun -np N` (or one process). Rank 0 prints one JSON line.
 func runDistributedBenchmark(_ options: DistributedBenchOptions) throws {
+    try OpenBLAS.load()  // before MPI starts
     BLASThreads.set(1)
     let world = try makeWorldCommunicator()
     let config = try RunConfig(tree: try ConfigValue.parse(yaml: options.configYAML, source: "mbc-bench ddp"))
@@ -109,7 +110,7 @@ func runDistributedBenchmark(_ options: DistributedBenchOptions) throws {
     if let gathered {
         let fields = [
             "\"side\": \"mbc\"", "\"model\": \"\(options.modelName)\"", "\"k\": \(options.k)", "\"ranks\": \(world.size)",
-            "\"global_batch\": \(options.globalBatch)", "\"warmup\": \(options.warmup)", "\"steps\": \(options.steps)",
+            "\"global_batch\": \(options.globalBatch)", "\"blas\": \"\(OpenBLAS.summary)\"", "\"warmup\": \(options.warmup)", "\"steps\": \(options.steps)",
             String(format: "\"train_images_per_second\": %.2f", Double(options.globalBatch * options.steps) / timed),
             String(format: "\"train_images_per_second_median_step\": %.2f", Double(options.globalBatch) / median(stepSeconds)),
             "\"train_step_seconds\": [\(stepSeconds.map { String(format: "%.4f", $0) }.joined(separator: ", "))]",

@@ -9,7 +9,7 @@ import MBCore
 /// GFLOP/s a GEMM would need to match it.
 func runGemmBenchmark(repeats: Int) {
     BLASThreads.set(1)
-    print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)) ==")
+    print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)), OpenBLAS \(OpenBLAS.summary) ==")
     print("   (tables: the binary weight's product on sign lookup tables, GEMM-equivalent GFLOP/s\(WeightMatrix.lookupTablesAvailable ? "" : "; this CPU has no AVX2, so it is OpenBLAS again"))")
     let shapes: [(String, o: Int, s: Int, hw: Int)] = [
         ("block 1 Stage-II 1x1", 64, 192, 1024), ("block 1 transition", 256, 256, 1024),

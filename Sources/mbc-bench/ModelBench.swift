@@ -24,7 +24,7 @@ func benchmarkConfig(widths: [Int], k: Int) -> ModelConfig {
 /// (batch 256) per model, on one thread: images/s, achieved GFLOP/s and time per kernel kind.
 func runModelBenchmark(repeats: Int) throws {
     BLASThreads.set(1)
-    print("== model: one training step (batch 64) and one evaluation forward (batch 256), 1 thread ==")
+    print("== model: one training step (batch 64) and one evaluation forward (batch 256), 1 thread, OpenBLAS \(OpenBLAS.summary) ==")
     for widths in [[64, 64, 128], [64, 128, 256]] {
         let config = benchmarkConfig(widths: widths, k: 4)
         let model = try MBCliqueNet(config: config)

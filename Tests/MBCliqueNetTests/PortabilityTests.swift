@@ -1,4 +1,5 @@
 import MBCore
+import MBTestSupport
 import XCTest
 
 /// The lookup-table kernels are built for AVX2 and used only after a CPU check. This runs the
@@ -9,31 +10,13 @@ final class PortabilityTests: XCTestCase {
     func testACPUWithoutAVX2RunsTheOpenBLASPathAndStillMatchesPyTorch() throws {
         let qemu = "/usr/bin/qemu-x86_64"
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: qemu), "qemu-user is not installed (.ci/run installs it)")
-        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-
-        let products = try run(qemu, ["-cpu", "Nehalem", binary, "MBCoreTests.WeightMatrixTests"])
+        let products = try rerunTestBinary(filter: "MBCoreTests.WeightMatrixTests", wrapper: [qemu, "-cpu", "Nehalem"])
         XCTAssertEqual(products.status, 0, products.output)
         XCTAssertTrue(products.output.contains("testBinaryProductsEqualNaiveSums' skipped"), products.output)
         XCTAssertTrue(products.output.contains("testOpenBLASProductsEqualNaiveSums' passed"), products.output)
 
-        let fixtures = try run(qemu, ["-cpu", "Nehalem", binary, "MBCliqueNetTests.ReferenceFixtureTests"])
+        let fixtures = try rerunTestBinary(filter: "MBCliqueNetTests.ReferenceFixtureTests", wrapper: [qemu, "-cpu", "Nehalem"])
         XCTAssertEqual(fixtures.status, 0, fixtures.output)
         XCTAssertTrue(fixtures.output.contains("Executed 3 tests, with 0 failures"), fixtures.output)
-    }
-
-    private func run(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        // OpenBLAS must pick its kernels for the emulated CPU: a core forced for the host (such as
-        // OPENBLAS_CORETYPE=Haswell) would run AVX2 code that the emulated CPU lacks.
-        process.environment = ProcessInfo.processInfo.environment.filter { $0.key != "OPENBLAS_CORETYPE" }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

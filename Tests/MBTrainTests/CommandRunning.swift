@@ -27,10 +27,11 @@ extension CommandRunning {
         return found
     }
 
-    /// Runs `executable` with `arguments`, killing it after `timeout` seconds; returns exit code and stdout + stderr.
-    func run(_ executable: String, _ arguments: [String], timeout: Double = 60,
-             directory: String? = nil, environment extra: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let (process, pipe) = makeProcess(executable, arguments, directory: directory, environment: extra)
+    /// Runs `executable` with `arguments` and `environment` changes (nil unsets), killing it after
+    /// `timeout` seconds; returns exit code and stdout + stderr.
+    func run(_ executable: String, _ arguments: [String], timeout: Double = 60, directory: String? = nil,
+             environment: [String: String?] = [:]) throws -> (status: Int32, output: String) {
+        let (process, pipe) = makeProcess(executable, arguments, directory: directory, environment: environment)
         try process.run()
         let watchdog = DispatchWorkItem { process.terminate() }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
@@ -42,7 +43,7 @@ extension CommandRunning {
 
     /// A process ready to run, stdout and stderr into one pipe, allowed to run `mpirun` as root.
     func makeProcess(_ executable: String, _ arguments: [String], directory: String? = nil,
-                     environment extra: [String: String] = [:]) -> (Process, Pipe) {
+                     environment changes: [String: String?] = [:]) -> (Process, Pipe) {
         let process = Process()
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.executableURL = URL(fileURLWithPath: executable)
@@ -50,7 +51,7 @@ extension CommandRunning {
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        environment.merge(extra) { $1 }
+        for (name, value) in changes { environment[name] = value }
         process.environment = environment
         let pipe = Pipe()
         process.standardOutput = pipe

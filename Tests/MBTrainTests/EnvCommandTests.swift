@@ -1,4 +1,5 @@
 import Foundation
+import MBCore
 import XCTest
 
 /// Runs the built `mbc-train env`, alone and under `mpirun -np 2`.
@@ -11,7 +12,8 @@ final class EnvCommandTests: XCTestCase, CommandRunning {
         let lines = output.split(separator: "\n").map(String.init)
         XCTAssertTrue(lines.contains("world: 2 ranks (MPI)"), output)
         for rank in 0..<2 {
-            XCTAssertTrue(lines.contains { $0.hasPrefix("rank \(rank): host ") && $0.contains(", cpus ") && $0.contains(", blas threads ") }, output)
+            XCTAssertTrue(lines.contains { $0.hasPrefix("rank \(rank): host ") && $0.contains(", cpus ") && $0.contains(", blas threads ")
+                                           && $0.contains(", blas kernels ") }, output)
         }
         XCTAssertEqual(lines.filter { $0.hasPrefix("allreduce 64 MiB") && $0.contains(" GB/s ") }.count, 3, output)
         XCTAssertEqual(lines.last, "collectives: ok", output)
@@ -22,5 +24,18 @@ final class EnvCommandTests: XCTestCase, CommandRunning {
         XCTAssertEqual(status, 0, output)
         XCTAssertTrue(output.hasPrefix("world: 1 rank (no MPI launcher: single process)\nrank 0: host "), output)
         XCTAssertTrue(output.hasSuffix("collectives: ok\n"), output)
+    }
+
+    /// Each rank chooses OpenBLAS's kernels itself and says which, and who chose them.
+    func testEnvNamesTheBLASKernelsAndWhoChoseThem() throws {
+        let preferred = BLASCore.preferred(for: .current)
+        let mbc = try run(try binary(), ["env"], environment: ["OPENBLAS_CORETYPE": nil])
+        XCTAssertEqual(mbc.status, 0, mbc.output)
+        let expected = preferred.first.map { ", blas kernels \($0.name) (chosen by mbc), " } ?? " (OpenBLAS's own pick), "
+        XCTAssertTrue(mbc.output.contains(expected), mbc.output)
+
+        let user = try run(try binary(), ["env"], environment: ["OPENBLAS_CORETYPE": "Prescott"])  // any x86-64 runs it
+        XCTAssertEqual(user.status, 0, user.output)
+        XCTAssertTrue(user.output.contains(", blas kernels Prescott (OPENBLAS_CORETYPE), "), user.output)
     }
 }

@@ -62,7 +62,8 @@ let package = Package(
                     exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], exclude: ["Fixtures"]),
-        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed"], exclude: ["Fixtures"]),
+        .testTarget(name: "MBDistributedTests", dependencies: ["MBDistributed"]),
+        .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed", "MBTestSupport"], exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDeployTests/Fixtures, made by make_images.py).
         .testTarget(name: "MBDeployTests", dependencies: ["MBDeploy", "MBTrain", "MBCliqueNet", "MBData", "MBDistributed"],
                     exclude: ["Fixtures"]),

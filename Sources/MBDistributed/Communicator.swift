@@ -24,6 +24,25 @@ public protocol Communicator: AnyObject {
     func abort(code: Int32) -> Never
 }
 
+extension Communicator {
+    /// `root`'s `text` on every rank (the other ranks' `text` is ignored): its length, then its
+    /// UTF-8 bytes.
+    public func broadcast(_ text: String, root: Int) throws -> String {
+        var length = UInt64(text.utf8.count)
+        try withUnsafeMutableBytes(of: &length) { try broadcast($0, root: root) }
+        var bytes = rank == root ? Array(text.utf8) : [UInt8](repeating: 0, count: Int(length))
+        try bytes.withUnsafeMutableBytes { try broadcast($0, root: root) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Throws unless `root` is a rank of a world of `worldSize`.
+func checkRoot(_ root: Int, worldSize: Int) throws {
+    guard (0..<worldSize).contains(root) else {
+        throw DistributedError("root rank \(root) is outside the world of \(worldSize) ranks.")
+    }
+}
+
 /// The world of one process: every collective is the identity.
 public final class SingleProcess: Communicator {
     public init() {}

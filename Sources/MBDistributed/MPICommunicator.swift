@@ -57,7 +57,7 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         guard let base = buffer.baseAddress else { return }
-        try checkRoot(root)
+        try checkRoot(root, worldSize: size)
         try forEachBucket(count: buffer.count, elementSize: 1) { offset, n in
             try check(MPI_Bcast(base + offset, n, mbc_byte(), Int32(root), mbc_comm_world()),
                       "MPI_Bcast of \(n) bytes from rank \(root)")
@@ -72,7 +72,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func gather(_ text: String, root: Int) throws -> [String]? {
-        try checkRoot(root)
+        try checkRoot(root, worldSize: size)
         let bytes = Array(text.utf8)
         guard bytes.count <= Int(Int32.max) else {
             throw DistributedError("gather: a text of \(bytes.count) bytes is too long for one MPI message.")
@@ -107,12 +107,6 @@ public final class MPICommunicator: Communicator {
     public func abort(code: Int32) -> Never {
         MPI_Abort(mbc_comm_world(), code)
         exit(code)
-    }
-
-    private func checkRoot(_ root: Int) throws {
-        guard (0..<size).contains(root) else {
-            throw DistributedError("root rank \(root) is outside the world of \(size) ranks.")
-        }
     }
 
     /// Calls `body(offset, n)` for consecutive pieces of at most `bucketBytes` covering `count` elements.

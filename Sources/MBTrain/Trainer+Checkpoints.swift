@@ -62,12 +62,12 @@ extension Trainer {
     }
 
     /// Rank 0 reads the checkpoint at `path` into its model (and `momentum` when given); then every
-    /// rank gets its header and rank 0's parameters, running statistics and momentum, or every
-    /// rank throws when rank 0 could not read it.
+    /// rank gets its header and rank 0's parameters, running statistics and momentum. When rank 0
+    /// cannot read it, every rank throws rank 0's error.
     func readCheckpointOnRoot(_ path: String, momentum: Buffer?) throws -> (CheckpointHeader, statisticsByRank: [Float]?) {
         var header = CheckpointHeader()
         var statisticsByRank: [Float]?
-        try onRoot(failure: { CheckpointError("rank 0 could not read checkpoint `\(path)`.") }) {
+        try onRoot(failingAs: CheckpointError.init) {
             let checkpoint: Checkpoint
             do {
                 checkpoint = try Checkpoint.read(from: path, into: model, momentum: momentum)
@@ -85,17 +85,21 @@ extension Trainer {
         return (header, statisticsByRank)
     }
 
-    /// Runs `body` on rank 0; every rank throws its error (on the other ranks: `failure()`'s)
-    /// when it fails, so no rank goes on alone.
-    func onRoot(failure: () -> Error = { ConfigError("rank 0 could not prepare the run directory.") },
-                _ body: () throws -> Void) throws {
+    /// Runs `body` on rank 0; when it fails, every rank throws the same failure, so none goes on
+    /// alone: rank 0 its error, the other ranks `sameAs` of its text (broadcast from rank 0).
+    func onRoot(failingAs sameAs: (String) -> Error = ConfigError.init, _ body: () throws -> Void) throws {
         var error: Error?
+        var text = ""
         if world.rank == 0 {
-            do { try body() } catch let e { error = e }
+            do {
+                try body()
+            } catch let e {
+                error = e
+                text = "\(e)".isEmpty ? "rank 0 failed without a message." : "\(e)"
+            }
         }
-        var failed = [error == nil ? 0.0 : 1.0]
-        try failed.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
-        if failed[0] > 0 { throw error ?? failure() }
+        text = try world.broadcast(text, root: 0)
+        if !text.isEmpty { throw error ?? sameAs(text) }
     }
 
     /// Rank 0's parameters, BatchNorm running statistics and momentum on every rank.

@@ -38,15 +38,13 @@ public enum TrainingOutcome: Equatable {
 
 public struct TrainingError: MessageError { public let message: String; public init(_ message: String) { self.message = message } }
 
-/// Set from a signal handler; all ranks agree on it at the next step boundary.
-nonisolated(unsafe) public var stopRequested: Int32 = 0
-
 /// Data-parallel training of one run directory: every rank holds a replica, gradients are summed
 /// over the communicator after each backward, rank 0 writes checkpoints and logs.
 public final class Trainer {
     public let config: RunConfig
     public let runDirectory: String
     let world: Communicator
+    let stopSignal: StopSignal
     let model: MBCliqueNet
     let momentum: Buffer
     let sgd: SGD
@@ -68,11 +66,14 @@ public final class Trainer {
     /// `allreduce`, `update`), accumulated while set; nil (the default) costs nothing. For benchmarks.
     public var stepProfile: KernelProfile?
 
-    /// Validates everything and loads the data; no step is run yet.
-    public init(config: RunConfig, runDirectory: String, world: Communicator) throws {
+    /// Validates everything and loads the data; no step is run yet. `stopSignal` is where this
+    /// rank reads stop requests.
+    public init(config: RunConfig, runDirectory: String, world: Communicator,
+                stopSignal: StopSignal = InterruptSignals()) throws {
         self.config = config
         self.runDirectory = runDirectory
         self.world = world
+        self.stopSignal = stopSignal
         let t = config.training
         trainSet = try loadDataset(config.data, split: .train)
         testSet = try loadDataset(config.data, split: .test)
@@ -157,7 +158,7 @@ public final class Trainer {
         while step < end, let batch = timed("data", { loader.next() }) {
             let local = runStep(batch)
             let agreed = try timed("allreduce") {
-                try StepAgreement(local, stopRequested: stopRequested != 0).summed(over: world)
+                try StepAgreement(local, stopRequested: stopSignal.isRaised).summed(over: world)
             }
             guard agreed.lossIsFinite else { return .diverged(step: step) }
             let lr = schedule.learningRate(atStep: step)

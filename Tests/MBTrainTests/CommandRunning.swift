@@ -63,13 +63,6 @@ extension CommandRunning {
     var repositoryRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
     }
-
-    /// A fresh temporary directory for one test.
-    func temporaryDirectory() throws -> String {
-        let path = NSTemporaryDirectory() + "mbc-test-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
 }
 
 struct CommandError: Error, CustomStringConvertible {

@@ -1,5 +1,6 @@
 import Foundation
 @testable import MBTrain
+import MBTestSupport
 import XCTest
 
 /// `export`, `eval --model` and `predict` as a user runs them, on a small model trained on MNIST.
@@ -36,7 +37,7 @@ final class ExportCommandTests: XCTestCase, CommandRunning {
     /// rounding), also sharded over two ranks; `predict` reads every PNG colour type of the same
     /// digit to the same answer; bad input is one line and exit 2.
     func testExportEvalAndPredictFromTheFileAlone() throws {
-        let dir = try temporaryDirectory(), binary = try binary()
+        let dir = try temporaryDirectory(for: self), binary = try binary()
         let (checkpoint, model) = try trainAndExport(in: dir)
         let byCheckpoint = try run(binary, ["eval", "--checkpoint", checkpoint, "--json"])
         let byModel = try run(binary, ["eval", "--model", model, "--json"])

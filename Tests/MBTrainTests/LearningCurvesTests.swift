@@ -3,6 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 @testable import MBTrain
+import MBTestSupport
 import XCTest
 
 /// `mbc-train plot`: nice ticks, and the SVG read back with XMLParser.
@@ -68,7 +69,7 @@ final class LearningCurvesTests: XCTestCase, CommandRunning {
     /// back through the tick labels, are the logged values; the ticks are nice and just cover the
     /// data; the restarts of each run's schedule are marked.
     func testPlotDrawsEachRunInBothPanelsOnAxesFromTheData() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         let errorsA = (1...30).map { 9.0 / Double($0) + 0.35 }, lossesA = (1...30).map { 1.3 / Double($0) }
         let errorsB = (1...7).map { 7.5 - Double($0) }, lossesB = (1...7).map { 0.9 - 0.1 * Double($0) }
         try makeRun(dir + "/runs/mcdonnell", schedule: "{t0_epochs: 2, t_mult: 2, epochs: 30}", errors: errorsA, losses: lossesA, stepsPerEpoch: 10)
@@ -127,7 +128,7 @@ final class LearningCurvesTests: XCTestCase, CommandRunning {
     }
 
     func testBadRunDirectoriesGetOneLineAndExitCode2() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         try makeRun(dir + "/garbage", schedule: "{epochs: 2}", errors: [5], losses: [1], stepsPerEpoch: 10)
         try "{\"epoch\": 1, \"step\": 3}\nnot json\n".write(toFile: dir + "/garbage/eval.jsonl", atomically: true, encoding: .utf8)
         try makeRun(dir + "/noconfig", schedule: "{epochs: 2}", errors: [5], losses: [1], stepsPerEpoch: 10)

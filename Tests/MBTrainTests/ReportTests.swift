@@ -1,5 +1,6 @@
 import Foundation
 @testable import MBTrain
+import MBTestSupport
 import XCTest
 
 /// `mbc-train report --paper`: each run beside the paper's result for its dataset and model.
@@ -16,7 +17,7 @@ final class ReportTests: XCTestCase, CommandRunning {
     }
 
     func testPaperReportMatchesEachRunToItsTableAndBudget() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         try makeRun(dir + "/k2", config: "cifar10-k2.yaml", top1: [0.61, 0.7432, 0.7125])
         try makeRun(dir + "/u", config: "u-cifar10.yaml", top1: [0.5])
         try makeRun(dir + "/quick", config: "quick.yaml", top1: [0.9418, 0.985])
@@ -54,7 +55,7 @@ final class ReportTests: XCTestCase, CommandRunning {
     }
 
     func testBadRunDirectoriesGetOneLineAndExitCode2() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         try makeRun(dir + "/garbage", config: "mnist.yaml", top1: [0.9])
         try "{\"epoch\": 1}\n".write(toFile: dir + "/garbage/eval.jsonl", atomically: true, encoding: .utf8)
         try makeRun(dir + "/noconfig", config: "mnist.yaml", top1: [0.9])

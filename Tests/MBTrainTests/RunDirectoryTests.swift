@@ -1,5 +1,6 @@
 import Foundation
 @testable import MBTrain
+import MBTestSupport
 import XCTest
 
 /// What `mbc-train` may write in a run directory: never over an earlier run without --resume,
@@ -32,7 +33,7 @@ final class RunDirectoryTests: XCTestCase, CommandRunning {
     }
 
     func testEvalLogDropsTheRecordsAfterAStep() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         let log = EvalLog(runDirectory: dir)
         for step in [4, 8, 12] {
             try log.append(EvalRecord(epoch: step / 4, step: step, lr: 0.1, trainLoss: 1, trainTop1: 0.5, testLoss: 1,
@@ -49,7 +50,7 @@ final class RunDirectoryTests: XCTestCase, CommandRunning {
     }
 
     func testARunDirectoryWithAnEarlierRunIsNotOverwritten() throws {
-        let binary = try binary(), dir = try temporaryDirectory(), config = try config(in: dir)
+        let binary = try binary(), dir = try temporaryDirectory(for: self), config = try config(in: dir)
         let runDir = dir + "/run"
         try FileManager.default.createDirectory(atPath: runDir + "/checkpoints", withIntermediateDirectories: true)
         try "earlier config\n".write(toFile: runDir + "/config.yaml", atomically: true, encoding: .utf8)
@@ -73,7 +74,7 @@ final class RunDirectoryTests: XCTestCase, CommandRunning {
     }
 
     func testResumesThatWouldRewriteHistoryAreRefusedWithoutChangingAFile() throws {
-        let binary = try binary(), dir = try temporaryDirectory(), config = try config(in: dir)
+        let binary = try binary(), dir = try temporaryDirectory(for: self), config = try config(in: dir)
         let runDir = dir + "/run"
         let first = try run(binary, ["--config", config, "--run-dir", runDir])
         XCTAssertEqual(first.status, 0, first.output)
@@ -103,7 +104,7 @@ final class RunDirectoryTests: XCTestCase, CommandRunning {
     /// A kill after an evaluation was logged but before its checkpoint was written: the resumed
     /// run evaluates that step again, and the log holds it once.
     func testAnEvaluationLoggedBeforeAKillIsNotDuplicated() throws {
-        let binary = try binary(), dir = try temporaryDirectory(), config = try config(in: dir)
+        let binary = try binary(), dir = try temporaryDirectory(for: self), config = try config(in: dir)
         let runDir = dir + "/run"
         XCTAssertEqual(try run(binary, ["--config", config, "--run-dir", runDir]).status, 0)
         let checkpoints = CheckpointDirectory(runDirectory: runDir)

@@ -1,5 +1,6 @@
 import Foundation
 @testable import MBTrain
+import MBTestSupport
 import XCTest
 
 /// The TensorBoard event files, read back by mbc and by TensorBoard's own reader.
@@ -61,7 +62,7 @@ final class TensorBoardTests: XCTestCase, CommandRunning {
 
     /// TensorBoard reads the scalars mbc writes: every tag, step and value.
     func testTensorBoardReadsTheScalars() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         let writer = try TensorBoardWriter(runDirectory: dir)
         for step in stride(from: 20, through: 64, by: 20) { try writer.record(progress(step)) }
         try writer.record(evaluated(32))
@@ -81,7 +82,7 @@ final class TensorBoardTests: XCTestCase, CommandRunning {
     /// 72, the checkpoint it resumes from is at step 64, so steps 65-72 are not written again.
     /// A record cut off by the kill is ignored.
     func testResumeAppendsANewFileWithoutRepeatingSteps() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         do {
             let first = try TensorBoardWriter(runDirectory: dir, now: Date(timeIntervalSince1970: 1_700_000_000))
             for step in 1...72 { try first.record(progress(step)) }
@@ -110,7 +111,7 @@ final class TensorBoardTests: XCTestCase, CommandRunning {
     /// A real run, stopped at step 20 and resumed: two event files, each step once, the test
     /// scalars equal to eval.jsonl's. 1,024 MNIST images, 16 steps of 64 per epoch, 48 steps.
     func testTrainingWritesScalarsAcrossAResume() throws {
-        let binary = try binary(), dir = try temporaryDirectory()
+        let binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = dir + "/small.yaml"
         try """
         model: {in_channels: 1, image_size: 28, classes: 10, widths: [8, 8, 16], layers: 2, k: 2, stem_channels: 8}

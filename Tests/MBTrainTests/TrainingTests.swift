@@ -2,6 +2,7 @@ import Foundation
 import MBCore
 import MBDistributed
 @testable import MBTrain
+import MBTestSupport
 import XCTest
 
 /// The trainer end to end: `mpirun -np 2` kill-and-resume, learning on MNIST, sharded
@@ -27,7 +28,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
     /// SIGKILL both ranks mid-epoch, resume from the newest checkpoint: the parameters (and the
     /// momentum) at the end are bitwise those of the uninterrupted run.
     func testKilledAndResumedRunEndsBitwiseEqualToAnUninterruptedOne() throws {
-        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = try tinyConfig(in: dir)
         let reference = try run(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", config, "--run-dir", dir + "/straight"], timeout: 300)
         XCTAssertEqual(reference.status, 0, reference.output)
@@ -86,7 +87,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
     /// checkpoint. Sent to `mpirun` itself (given time by odls_base_sigkill_timeout), the ranks
     /// also stop with a checkpoint.
     func testSIGTERMStopsEveryRankAfterACheckpointAndTheResumeIsBitwise() throws {
-        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = dir + "/slow.yaml"
         // About 3 s a step on 2 ranks of one core each; 4 steps.
         try """
@@ -142,7 +143,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
     /// it takes, is in the README's transcript (launch/readme-transcript.sh); BENCHMARKS.md
     /// ("Data-parallel training on MNIST") says why one epoch was too close to this bound.
     func testQuickConfigLearnsMNIST() throws {
-        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
         let result = try run(mpirun, ["-np", "2", binary, "--config", "configs/quick.yaml", "--run-dir", dir],
                              timeout: 900, directory: repositoryRoot)
         XCTAssertEqual(result.status, 0, result.output)
@@ -157,7 +158,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
     /// Evaluation sharded over 2 ranks scores each of an odd number of test images once: the
     /// same top-1/top-5 as one process, and the trainer's own count check passes.
     func testEvaluationOnTwoRanksCountsEverySampleOnce() throws {
-        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = try tinyConfig(in: dir)
         let trained = try run(binary, ["--config", config, "--run-dir", dir + "/run", "--max-steps", "20"], directory: dir)
         XCTAssertEqual(trained.status, 0, trained.output)
@@ -180,7 +181,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
     }
 
     func testBadInputGetsOneLineAndExitCode2() throws {
-        let binary = try binary(), dir = try temporaryDirectory()
+        let binary = try binary(), dir = try temporaryDirectory(for: self)
         try "model:\n  widths: [8, 9]\n  k: 2\n".write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
         try "modle:\n  k: 2\n".write(toFile: dir + "/typo.yaml", atomically: true, encoding: .utf8)
         for (args, words) in [(["--config", dir + "/bad.yaml"], ["model.widths[1]", "divisible"]),
@@ -199,7 +200,7 @@ final class TrainingTests: XCTestCase, CommandRunning {
     }
 
     func testAGlobalBatchTheRanksCannotShareIsRefusedBeforeAnyWork() throws {
-        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory()
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
         let r = try run(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", try tinyConfig(in: dir),
                                  "--set", "optim.global_batch=65", "--run-dir", dir + "/run"], directory: dir)
         XCTAssertNotEqual(r.status, 0, r.output)
@@ -210,31 +211,17 @@ final class TrainingTests: XCTestCase, CommandRunning {
 
     // MARK: in-process checkpoint checks (synthetic data, one process)
 
-    func syntheticRun(widths: [Int], directory: String) throws -> Trainer {
-        var tree = try ConfigValue.parse(yaml: """
-            model: {in_channels: 1, image_size: 8, classes: 4, widths: \(widths), layers: 2, k: 2, stem_channels: 4}
-            data: {dataset: synthetic, synthetic_shape: [1, 8, 8], classes: 4, synthetic_train_count: 64, synthetic_test_count: 16}
-            optim: {global_batch: 16}
-            schedule: {t0_epochs: 1, epochs: 1}
-            """, source: "test")
-        try tree.apply(override: "log.print_every_steps=100")
-        let trainer = try Trainer(config: try RunConfig(tree: tree), runDirectory: directory, world: SingleProcess())
-        try trainer.prepareRunDirectory()
-        try trainer.initialize()
-        return trainer
-    }
-
     func testForeignTruncatedAndAlteredCheckpointsAreRefused() throws {
-        let dir = try temporaryDirectory()
-        let a = try syntheticRun(widths: [4, 4], directory: dir + "/a")
+        let dir = try temporaryDirectory(for: self)
+        let a = try syntheticTrainer(directory: dir + "/a")
         XCTAssertEqual(try a.train(events: { _ in }), .finished(step: 4))
         let path = CheckpointDirectory(runDirectory: dir + "/a").periodic(step: 4)
         // The same architecture resumes.
-        let again = try syntheticRun(widths: [4, 4], directory: dir + "/a2")
+        let again = try syntheticTrainer(directory: dir + "/a2")
         XCTAssertNil(try again.resume(from: path))
         XCTAssertEqual(again.currentStep, 4)
         // Another architecture is refused, naming the problem.
-        let b = try syntheticRun(widths: [4, 8], directory: dir + "/b")
+        let b = try syntheticTrainer(widths: [4, 8], directory: dir + "/b")
         XCTAssertThrowsError(try b.resume(from: path)) { XCTAssertTrue("\($0)".contains("another model configuration"), "\($0)") }
         // A truncated file.
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -249,8 +236,8 @@ final class TrainingTests: XCTestCase, CommandRunning {
 
     /// A non-finite loss stops before the update, names the step and keeps the checkpoints.
     func testNonFiniteLossStopsBeforeTheUpdate() throws {
-        let dir = try temporaryDirectory()
-        let t = try syntheticRun(widths: [4, 4], directory: dir)
+        let dir = try temporaryDirectory(for: self)
+        let t = try syntheticTrainer(directory: dir)
         XCTAssertEqual(try t.train(maxSteps: 2, events: { _ in }), .finished(step: 2))
         let kept = CheckpointDirectory(runDirectory: dir).periodic(step: 2)
         XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
@@ -258,22 +245,41 @@ final class TrainingTests: XCTestCase, CommandRunning {
         let p = t.model.parameters
         p.values.pointer[p.infos.first { $0.group == "BatchNorm" }!.offset] = .nan
         t.model.parametersChanged()
-        let before = Array(UnsafeBufferPointer(start: p.values.pointer, count: p.count))
+        let before = t.replica
         XCTAssertEqual(try t.train(events: { _ in }), .diverged(step: 2))
-        let after = Array(UnsafeBufferPointer(start: p.values.pointer, count: p.count))
-        XCTAssertEqual(before.map(\.bitPattern), after.map(\.bitPattern), "no update after a non-finite loss")
+        XCTAssertEqual(t.replica.parameters, before.parameters, "no update after a non-finite loss")
+        XCTAssertEqual(t.replica.momentum, before.momentum, "no update after a non-finite loss")
         XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
     }
 
     func testStopRequestWritesACheckpointAndStopsAtAStepBoundary() throws {
-        let dir = try temporaryDirectory()
-        let t = try syntheticRun(widths: [4, 4], directory: dir)
-        stopRequested = 1
-        defer { stopRequested = 0 }
+        let dir = try temporaryDirectory(for: self)
+        let t = try syntheticTrainer(directory: dir, stopSignal: StopSwitch(raisedFromStep: 1))
         guard case .interrupted(let step, let checkpoint) = try t.train(events: { _ in }) else { return XCTFail("did not stop") }
         XCTAssertEqual(step, 1)
         XCTAssertEqual(checkpoint, CheckpointDirectory(runDirectory: dir).periodic(step: 1))
         XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint))
+    }
+
+    /// The default stop signal is SIGINT/SIGTERM's flag.
+    func testInterruptSignalsReadTheSignalHandlersFlag() {
+        XCTAssertFalse(InterruptSignals().isRaised)
+        stopRequested = 1
+        defer { stopRequested = 0 }
+        XCTAssertTrue(InterruptSignals().isRaised)
+    }
+}
+
+/// A stop request raised from a given step on (the trainer reads it once per step); never when nil.
+final class StopSwitch: StopSignal {
+    let raisedFromStep: Int?
+    private var reads = 0
+
+    init(raisedFromStep: Int?) { self.raisedFromStep = raisedFromStep }
+
+    var isRaised: Bool {
+        reads += 1
+        return raisedFromStep.map { reads >= $0 } ?? false
     }
 }
 

@@ -2,26 +2,9 @@ import Foundation
 import XCTest
 @testable import MBDistributed
 
-/// A world whose other ranks are simulated: `allgather` returns the given values.
-final class FakeWorld: Communicator {
-    let rank: Int
-    let gathered: [UInt64]
-    init(rank: Int, gathered: [UInt64]) { self.rank = rank; self.gathered = gathered }
-    var size: Int { gathered.count }
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
-    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
-    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
-    func allgather(_ value: UInt64) throws -> [UInt64] {
-        XCTAssertEqual(value, gathered[rank], "a rank contributes its own checksum")
-        return gathered
-    }
-    func gather(_ text: String, root: Int) throws -> [String]? { nil }
-    func barrier() throws {}
-    func finalize() throws {}
-    func abort(code: Int32) -> Never { fatalError("abort(\(code))") }
-}
-
-final class DistributedTests: XCTestCase {
+/// The parameter checksum, the ranks that differ from rank 0, the world without a launcher and
+/// what a rank reports about its placement.
+final class ChecksumAndPlacementTests: XCTestCase {
     func sum(_ values: [Float]) -> UInt64 { values.withUnsafeBufferPointer(checksum) }
 
     func testChecksumSeesEveryBitAndTheOrder() {
@@ -33,9 +16,13 @@ final class DistributedTests: XCTestCase {
         XCTAssertNotEqual(sum(values), sum([-2, 0.1, 3e-8, 0]), "swapped elements")
     }
 
-    func testRanksDifferingFromRootAreNamed() throws {
-        XCTAssertEqual(try ranksDiffering(fromRoot: 5, in: FakeWorld(rank: 1, gathered: [5, 5, 5])), [])
-        XCTAssertEqual(try ranksDiffering(fromRoot: 9, in: FakeWorld(rank: 2, gathered: [5, 5, 9, 7])), [2, 3])
+    func testRanksDifferingFromRootAreNamedOnEveryRank() throws {
+        func differing(_ checksums: [UInt64]) throws -> [[Int]] {
+            try ThreadWorld(size: checksums.count).run { try ranksDiffering(fromRoot: checksums[$0.rank], in: $0) }.map { try $0.get() }
+        }
+        XCTAssertEqual(try differing([5, 5, 5]), [[], [], []])
+        XCTAssertEqual(try differing([5, 5, 9, 7]), Array(repeating: [2, 3], count: 4))
+        XCTAssertEqual(try differing([1, 5]), [[1], [1]])
         XCTAssertEqual(try ranksDiffering(fromRoot: 4, in: SingleProcess()), [])
     }
 
@@ -47,8 +34,13 @@ final class DistributedTests: XCTestCase {
         let world = try makeWorldCommunicator()
         XCTAssertTrue(world is SingleProcess)
         XCTAssertEqual([world.rank, world.size], [0, 1])
-        XCTAssertEqual(try checkCollectives(world, floats: 1000), [])
+        // Its collectives are the identity.
+        var values: [Float] = [1.5, -2]
+        try values.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
+        XCTAssertEqual(values, [1.5, -2])
+        XCTAssertEqual(try world.allgather(7), [7])
         XCTAssertEqual(try world.gather("here", root: 0), ["here"])
+        XCTAssertEqual(try world.broadcast("text", root: 0), "text")
     }
 
     func testRankInfoDescribesThisProcess() {

@@ -1,0 +1,151 @@
+import Foundation
+import MBCore
+@testable import MBTrain
+import XCTest
+
+/// launch/netns-cluster.sh: test hosts made of network namespaces on this machine, mpirun over
+/// TCP across them. Needs root, `ip netns` and `unshare`; skipped with a note otherwise.
+final class NetnsClusterTests: XCTestCase, CommandRunning {
+    var script: String { repositoryRoot + "/launch/netns-cluster.sh" }
+
+    /// Skips unless this process may make network and UTS namespaces.
+    func requireNamespaces() throws {
+        guard getuid() == 0 else { throw XCTSkip("netns-cluster needs root (network namespaces); not running as root") }
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+        func tool(_ name: String) -> String? {
+            path.split(separator: ":").map { "\($0)/\(name)" }.first(where: FileManager.default.isExecutableFile(atPath:))
+        }
+        guard let ip = tool("ip") else { throw XCTSkip("no `ip` (iproute2) on PATH; apt-get install iproute2 to run the netns tests") }
+        guard let unshare = tool("unshare") else { throw XCTSkip("no `unshare` (util-linux) on PATH") }
+        _ = try mpirun()
+        let probe = "mbc-probe-\(getpid())"
+        let added = try run(ip, ["netns", "add", probe], timeout: 20)
+        defer { _ = try? run(ip, ["netns", "del", probe], timeout: 20) }
+        guard added.status == 0 else { throw XCTSkip("`ip netns add` is not permitted here: \(added.output)") }
+        let uts = try run(ip, ["netns", "exec", probe, unshare, "--uts", "hostname", "mbc-probe"], timeout: 20)
+        guard uts.status == 0 else { throw XCTSkip("no UTS namespace inside a network namespace here: \(uts.output)") }
+    }
+
+    /// The namespace prefix the script announced, and that none of its namespaces is left.
+    func assertTornDown(_ output: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard let r = output.range(of: #"namespaces (mbc[0-9]+)-host\*"#, options: .regularExpression) else {
+            return XCTFail("the script did not name its namespaces:\n\(output)", file: file, line: line)
+        }
+        let prefix = String(output[r].dropFirst("namespaces ".count).dropLast("-host*".count))
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []).filter { $0.hasPrefix(prefix + "-") }
+        XCTAssertEqual(left, [], "namespaces left behind", file: file, line: line)
+    }
+
+    /// Synthetic 3x16x16 images, 4 classes: 8 steps of 32 an epoch, an SGDR cycle and a
+    /// checkpoint each epoch.
+    func syntheticConfig(in directory: String, epochs: Int) throws -> String {
+        let path = directory + "/hosts.yaml"
+        try """
+        model: {in_channels: 3, image_size: 16, classes: 4, widths: [8, 16], layers: 2, k: 2, stem_channels: 8}
+        data: {dataset: synthetic, synthetic_shape: [3, 16, 16], classes: 4, synthetic_train_count: 256, synthetic_test_count: 64}
+        optim: {global_batch: 32}
+        schedule: {t0_epochs: 1, t_mult: 1, epochs: \(epochs)}
+        log: {print_every_steps: 1, checksum_every_steps: 4}
+        seed: 5
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testTwoHostsShowTwoHostnamesAndPassTheCollectives() throws {
+        try requireNamespaces()
+        let result = try run(script, ["2", "--", try binary(), "env"], timeout: 60)
+        XCTAssertEqual(result.status, 0, result.output)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("world: 2 ranks (MPI)"), result.output)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("rank 0: host mbc-host1,") }, result.output)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("rank 1: host mbc-host2,") }, result.output)
+        XCTAssertTrue(lines.contains("collectives: ok"), result.output)
+        assertTornDown(result.output)
+    }
+
+    /// A failing command's status comes back, the hosts are removed; bad usage is one line, exit 2.
+    func testFailureIsPassedOnAndTheHostsAreRemoved() throws {
+        try requireNamespaces()
+        let failed = try run(script, ["2", "--", "/bin/sh", "-c", "exit 3"], timeout: 60)
+        XCTAssertEqual(failed.status, 3, failed.output)
+        assertTornDown(failed.output)
+        for bad in [["0", "--", "true"], ["2", "true"], ["2", "--slots", "x", "--", "true"]] {
+            let usage = try run(script, bad, timeout: 20)
+            XCTAssertEqual(usage.status, 2, "\(bad): \(usage.output)")
+            XCTAssertEqual(usage.output.split(separator: "\n").count, 1, "\(bad): \(usage.output)")
+        }
+    }
+
+    /// A small synthetic run of 16 steps as 2 ranks on 2 netns hosts (TCP) and as 2 ranks on one
+    /// host (shared memory): every tensor of the final checkpoint is bitwise the same.
+    func testTwoHostsTrainBitwiseLikeTwoRanksOnOneHost() throws {
+        try requireNamespaces()
+        let binary = try binary(), dir = try temporaryDirectory()
+        let config = try syntheticConfig(in: dir, epochs: 2)
+        let train = [binary, "train", "--config", config]
+        let oneHost = try run(try mpirun(), ["-np", "2", "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + train + ["--run-dir", dir + "/one"],
+                              timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(oneHost.status, 0, oneHost.output)
+        let twoHosts = try run(script, ["2", "--"] + train + ["--run-dir", dir + "/two"],
+                               timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(twoHosts.status, 0, twoHosts.output)
+        assertTornDown(twoHosts.output)
+
+        let a = try XCTUnwrap(CheckpointDirectory(runDirectory: dir + "/one").all().last, oneHost.output)
+        let b = try XCTUnwrap(CheckpointDirectory(runDirectory: dir + "/two").all().last, twoHosts.output)
+        XCTAssertEqual(a.step, 16, oneHost.output)
+        XCTAssertEqual(b.step, 16, twoHosts.output)
+        let ta = try SafeTensors(contentsOf: a.path).tensors, tb = try SafeTensors(contentsOf: b.path).tensors
+        XCTAssertEqual(Set(ta.keys), Set(tb.keys))
+        XCTAssertNotNil(ta["ranks.running_statistics"])
+        XCTAssertGreaterThan(ta.count, 50)
+        for (name, t) in ta { XCTAssertEqual(t.bytes, tb[name]?.bytes, "\(name) differs between one host and two") }
+    }
+
+    /// Host 2's link goes down mid-run: host 1's rank and mpirun end within a bounded time (the
+    /// script's TCP keepalive defaults; measured 6 to 7 s) saying a daemon was lost; every
+    /// checkpoint left is whole, and `--resume auto` on a fresh cluster continues from the newest.
+    func testACutLinkEndsTheRunSoonAndTheRunResumes() throws {
+        try requireNamespaces()
+        let binary = try binary(), dir = try temporaryDirectory()
+        let config = try syntheticConfig(in: dir, epochs: 400)   // far longer than the test waits
+        let runDir = dir + "/cut"
+        let (process, pipe) = makeProcess(script, ["2", "--", binary, "train", "--config", config, "--run-dir", runDir],
+                                          environment: ["OPENBLAS_NUM_THREADS": "1"])
+        let transcript = Transcript()
+        let stepped = DispatchSemaphore(value: 0)
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            if transcript.append(String(decoding: handle.availableData, as: UTF8.self), watchingFor: "step 20/") { stepped.signal() }
+        }
+        try process.run()
+        let watchdog = DispatchWorkItem { process.terminate() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+        defer { watchdog.cancel() }
+        XCTAssertEqual(stepped.wait(timeout: .now() + 60), .success, "no step 20:\n\(transcript.text)")
+        let started = transcript.text
+        let prefix = try XCTUnwrap(started.range(of: #"namespaces mbc[0-9]+"#, options: .regularExpression)
+            .map { String(started[$0].dropFirst("namespaces ".count)) }, started)
+        let cut = try run("/bin/sh", ["-c", "PATH=$PATH:/usr/sbin:/sbin ip -n \(prefix)-host2 link set eth0 down"], timeout: 20)
+        XCTAssertEqual(cut.status, 0, cut.output)
+        let cutAt = Date()
+        process.waitUntilExit()
+        let took = Date().timeIntervalSince(cutAt)
+        pipe.fileHandleForReading.readabilityHandler = nil
+        XCTAssertNotEqual(process.terminationStatus, 0, transcript.text)
+        XCTAssertLessThan(took, 30, "the run took \(took) s to end after the cut:\n\(transcript.text)")
+        XCTAssertTrue(transcript.text.contains("lost communication with a remote daemon"), transcript.text)
+        assertTornDown(transcript.text)
+
+        let left = CheckpointDirectory(runDirectory: runDir).all()
+        XCTAssertFalse(left.isEmpty, transcript.text)
+        for checkpoint in left { XCTAssertNoThrow(try SafeTensors(contentsOf: checkpoint.path), checkpoint.path) }
+        let newest = try XCTUnwrap(left.last)
+        let resumed = try run(script, ["2", "--", binary, "train", "--config", config, "--run-dir", runDir,
+                                       "--resume", "auto", "--max-steps", String(newest.step + 4)],
+                              timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resumed from \(runDir)/checkpoints/"), resumed.output)
+        XCTAssertTrue(resumed.output.contains("at step \(newest.step)"), resumed.output)
+        XCTAssertTrue(resumed.output.contains("finished at step \(newest.step + 4)"), resumed.output)
+    }
+}

@@ -1,5 +1,6 @@
 import Foundation
 import MBCore
+import MBTestSupport
 @testable import MBTrain
 import XCTest
 
@@ -80,7 +81,7 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
     /// host (shared memory): every tensor of the final checkpoint is bitwise the same.
     func testTwoHostsTrainBitwiseLikeTwoRanksOnOneHost() throws {
         try requireNamespaces()
-        let binary = try binary(), dir = try temporaryDirectory()
+        let binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = try syntheticConfig(in: dir, epochs: 2)
         let train = [binary, "train", "--config", config]
         let oneHost = try run(try mpirun(), ["-np", "2", "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + train + ["--run-dir", dir + "/one"],
@@ -107,7 +108,7 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
     /// checkpoint left is whole, and `--resume auto` on a fresh cluster continues from the newest.
     func testACutLinkEndsTheRunSoonAndTheRunResumes() throws {
         try requireNamespaces()
-        let binary = try binary(), dir = try temporaryDirectory()
+        let binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = try syntheticConfig(in: dir, epochs: 400)   // far longer than the test waits
         let runDir = dir + "/cut"
         let (process, pipe) = makeProcess(script, ["2", "--", binary, "train", "--config", config, "--run-dir", runDir],

@@ -56,25 +56,43 @@ public struct ModelConfig: Equatable, Sendable {
 
     public init() {}
 
+    /// Upper bounds of single keys, so that no size computed from them overflows; whether a model
+    /// fits in memory is a separate check (`ModelFootprint`).
+    public static let maxChannels = 65_536      // in_channels, stem_channels, each width
+    public static let maxImageSize = 4_096
+    public static let maxClasses = 1_000_000
+    public static let maxLayers = 64
+    public static let maxBlocks = 12
+
     /// Checks the combination; each message names the key and what is allowed.
     public func validate() throws -> Void {
         func fail(_ m: String) -> ModelConfigError { ModelConfigError(m) }
-        if inChannels < 1 { throw fail("`model.in_channels` is \(inChannels); it must be at least 1.") }
-        if classes < 2 { throw fail("`model.classes` is \(classes); it must be at least 2.") }
+        func bound(_ key: String, _ value: Int, _ low: Int, _ high: Int) throws {
+            if value < low { throw fail("`model.\(key)` is \(value); it must be at least \(low).") }
+            if value > high { throw fail("`model.\(key)` is \(value); it must be at most \(high).") }
+        }
+        try bound("in_channels", inChannels, 1, Self.maxChannels)
+        try bound("classes", classes, 2, Self.maxClasses)
         if widths.isEmpty { throw fail("`model.widths` is empty; give one width per block, e.g. [64, 64, 128].") }
+        if widths.count > Self.maxBlocks {
+            throw fail("`model.widths` lists \(widths.count) blocks; at most \(Self.maxBlocks) are allowed.")
+        }
         if layers < 2 {
             throw fail("`model.layers` is \(layers); a clique block needs at least 2 layers (Stage-II layer i reads the other layers).")
         }
-        if k < 1 { throw fail("`model.k` is \(k); it must be at least 1.") }
-        if stemChannels < 1 { throw fail("`model.stem_channels` is \(stemChannels); it must be at least 1.") }
+        try bound("layers", layers, 2, Self.maxLayers)
+        try bound("k", k, 1, Self.maxChannels)
+        try bound("stem_channels", stemChannels, 1, Self.maxChannels)
+        try bound("image_size", imageSize, 1, Self.maxImageSize)
         for (b, c) in widths.enumerated() {
             if c < 1 { throw fail("`model.widths[\(b)]` is \(c); widths must be positive.") }
+            if c > Self.maxChannels { throw fail("`model.widths[\(b)]` is \(c); it must be at most \(Self.maxChannels).") }
             if c % k != 0 {
                 throw fail("`model.widths[\(b)]` = \(c) is not divisible by `model.k` = \(k); every block width must be a multiple of k.")
             }
         }
         let shrink = 1 << (widths.count - 1)
-        if imageSize < 1 || imageSize % shrink != 0 {
+        if imageSize % shrink != 0 {
             throw fail("`model.image_size` is \(imageSize); with \(widths.count) blocks the \(widths.count - 1) transitions halve it, so it must be a positive multiple of \(shrink).")
         }
     }

@@ -11,24 +11,48 @@ public indirect enum ConfigValue: Equatable {
     case list([ConfigValue])
     case map([ConfigEntry])
 
+    /// The largest config text read (configs are a few kilobytes), the deepest nesting of lists and
+    /// mappings, and the most values a document may hold once YAML aliases are expanded.
+    public static let maxBytes = 65_536
+    public static let maxDepth = 32
+    public static let maxValues = 100_000
+
     /// Parses YAML text. `source` names the text in error messages (a file path or `--set`).
     public static func parse(yaml: String, source: String) throws -> ConfigValue {
-        let node: Node?
-        do {
-            node = try Yams.compose(yaml: yaml)
-        } catch {
-            throw ConfigError("\(source): not valid YAML (\(error)). Fix the syntax; see configs/ for examples.")
+        guard yaml.utf8.count <= maxBytes else {
+            throw ConfigError("\(source): longer than the \(maxBytes) bytes a config may have; give a config file of sections such as `model:` and `data:` (see configs/).")
         }
-        guard let node else { return .map([]) }
-        return try ConfigValue(node: node, source: source)
+        // Yams composes recursively, a stack frame per level of nesting: parsed on a thread with a
+        // stack that holds the deepest nesting `maxBytes` of text can express.
+        return try onLargeStack {
+            let node: Node?
+            do {
+                node = try Yams.compose(yaml: yaml)
+            } catch {
+                let first = "\(error)".split(separator: "\n").first.map { String($0.prefix(200)) } ?? ""
+                throw ConfigError("\(source): not valid YAML (\(first)). Fix the syntax; see configs/ for examples.")
+            }
+            guard let node else { return .map([]) }
+            var budget = maxValues
+            return try ConfigValue(node: node, source: source, depth: 0, budget: &budget)
+        }
     }
 
-    init(node: Node, source: String) throws {
+    init(node: Node, source: String, depth: Int, budget: inout Int) throws {
+        guard depth < Self.maxDepth else {
+            throw ConfigError("\(source): lists and mappings nest more than \(Self.maxDepth) levels deep; a config needs three or four.")
+        }
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError("\(source): holds more than \(Self.maxValues) values once its YAML aliases (*name) are expanded; write the values out, without aliases that repeat aliases.")
+        }
         switch node {
         case .scalar(let s):
             self = .scalar(s.string)
         case .sequence(let seq):
-            self = .list(try seq.map { try ConfigValue(node: $0, source: source) })
+            var items: [ConfigValue] = []
+            for item in seq { items.append(try ConfigValue(node: item, source: source, depth: depth + 1, budget: &budget)) }
+            self = .list(items)
         case .mapping(let mapping):
             var entries: [ConfigEntry] = []
             for (key, value) in mapping {
@@ -38,7 +62,7 @@ public indirect enum ConfigValue: Equatable {
                 if entries.contains(where: { $0.key == k.string }) {
                     throw ConfigError("\(source): key `\(k.string)` appears twice; keep one.")
                 }
-                entries.append(ConfigEntry(key: k.string, value: try ConfigValue(node: value, source: source)))
+                entries.append(ConfigEntry(key: k.string, value: try ConfigValue(node: value, source: source, depth: depth + 1, budget: &budget)))
             }
             self = .map(entries)
         }
@@ -67,7 +91,8 @@ public indirect enum ConfigValue: Equatable {
         }
         let path = override[..<eq].split(separator: ".").map(String.init)
         let text = String(override[override.index(after: eq)...])
-        let value = try ConfigValue.parse(yaml: text.isEmpty ? "''" : text, source: "--set \(override)")
+        let shown = override.count > 100 ? override.prefix(100) + "…" : Substring(override)
+        let value = try ConfigValue.parse(yaml: text.isEmpty ? "''" : text, source: "--set \(shown)")
         try set(path: path, to: value)
     }
 
@@ -108,7 +133,11 @@ public final class ConfigSection {
         case nil: entries = []
         case .map(let e)?: entries = e
         case .scalar(let s)? where s.isEmpty || s == "~" || s == "null": entries = []
-        default: throw ConfigError("`\(path)` must be a mapping of keys to values.")
+        default:
+            if path.isEmpty {
+                throw ConfigError("the top level is a list or a single value; a config is a mapping of sections such as `model:` and `data:` (see configs/).")
+            }
+            throw ConfigError("`\(path)` must be a mapping of keys to values.")
         }
     }
 
@@ -184,7 +213,7 @@ public final class ConfigSection {
         Choice(rawValue: try string(key, default: def.rawValue, allowed: Choice.allCases.map(\.rawValue)))!
     }
 
-    public func intList(_ key: String, default def: [Int], min: Int? = nil) throws -> [Int] {
+    public func intList(_ key: String, default def: [Int], min: Int? = nil, max: Int? = nil) throws -> [Int] {
         var value = def
         if let v = raw(key) {
             guard case .list(let items) = v else {
@@ -199,6 +228,7 @@ public final class ConfigSection {
         }
         for (i, n) in value.enumerated() {
             if let min, n < min { throw ConfigError("`\(name(key))[\(i)]` is \(n); it must be at least \(min).") }
+            if let max, n > max { throw ConfigError("`\(name(key))[\(i)]` is \(n); it must be at most \(max).") }
         }
         record(key, .list(value.map { .scalar(String($0)) }))
         return value
@@ -269,3 +299,21 @@ func nearest(_ word: String, in candidates: [String]) -> String? {
     guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
     return best.1 <= max(2, w.count / 3) ? best.0 : nil
 }
+
+/// Runs `body` on a thread with a 512 MiB stack (reserved, touched only as deep as `body` goes)
+/// and returns its result or rethrows its error.
+func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
+    let outcome = Outcome<T>()
+    let done = DispatchSemaphore(value: 0)
+    let thread = Thread {
+        outcome.value = Result { try body() }
+        done.signal()
+    }
+    thread.stackSize = 512 << 20
+    thread.start()
+    done.wait()
+    return try outcome.value!.get()
+}
+
+/// The result a thread leaves for the thread that waits for it (the semaphore orders the accesses).
+private final class Outcome<T>: @unchecked Sendable { var value: Result<T, Error>? }

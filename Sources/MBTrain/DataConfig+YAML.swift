@@ -1,3 +1,4 @@
+import MBCliqueNet
 import MBData
 
 extension DataConfig {
@@ -7,7 +8,7 @@ extension DataConfig {
         dataset = try s.choice("dataset", default: dataset)
         root = try s.string("root", default: root)
         flip = try s.bool("flip", default: flip)
-        cropPadding = try s.int("crop_padding", default: cropPadding, min: 0)
+        cropPadding = try s.int("crop_padding", default: cropPadding, min: 0, max: ModelConfig.maxImageSize)
         mean = try optionalDoubles(s, "mean", positive: false)
         std = try optionalDoubles(s, "std", positive: true)
         guard (mean == nil) == (std == nil) else {
@@ -19,10 +20,10 @@ extension DataConfig {
             guard dataset == .tinyImageNet || dataset == .synthetic else {
                 throw ConfigError("`data.classes` applies to tiny-imagenet (classes drawn) and synthetic (class count) only; remove it for \(dataset.rawValue).")
             }
-            classes = try s.int("classes", default: 10, min: 2)
+            classes = try s.int("classes", default: 10, min: 2, max: ModelConfig.maxClasses)
         }
-        classSeed = UInt64(try s.int("class_seed", default: Int(classSeed), min: 0))
-        syntheticShape = try s.intList("synthetic_shape", default: syntheticShape, min: 1)
+        classSeed = UInt64(try s.int("class_seed", default: Int(classSeed), min: 0, max: TrainingConfig.maxSeed))
+        syntheticShape = try s.intList("synthetic_shape", default: syntheticShape, min: 1, max: ModelConfig.maxChannels)
         guard syntheticShape.count == 3 else {
             throw ConfigError("`data.synthetic_shape` is \(syntheticShape); expected [channels, height, width], e.g. [3, 32, 32].")
         }

@@ -13,9 +13,14 @@ public struct RunConfig {
 
     /// Reads `path`, applies `overrides` (`key.path=value`), validates everything.
     public static func load(path: String, overrides: [String] = []) throws -> RunConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              let handle = FileHandle(forReadingAtPath: path) else {
             throw ConfigError("cannot read config file `\(path)`; check the path (configs/ holds the shipped ones).")
         }
+        defer { try? handle.close() }
+        // One byte past the limit is enough to refuse a larger file (or an endless one such as /dev/zero).
+        let data = (try? handle.read(upToCount: ConfigValue.maxBytes + 1)) ?? Data()
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError("`\(path)` is not UTF-8 text; a config is a YAML file.")
         }
@@ -40,5 +45,6 @@ public struct RunConfig {
         training = try TrainingConfig(root: root)
         try root.finish()
         resolved = root.resolvedValue
+        try MemoryEstimate(self, localBatch: 0).check()
     }
 }

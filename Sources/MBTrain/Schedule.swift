@@ -34,15 +34,28 @@ public struct SGDRSchedule: Equatable {
         self.stepsPerEpoch = stepsPerEpoch
     }
 
-    /// The length of cycle `cycle` (counted from 0) in epochs.
+    /// The length of cycle `cycle` (counted from 0) in epochs; `Int.max` when it would be longer
+    /// (periods grow geometrically: such a cycle lies beyond any budget).
     public func periodEpochs(ofCycle cycle: Int) -> Int {
         let growths = boundaries == .powerOfTwo ? max(0, cycle - 1) : cycle
-        return (0..<growths).reduce(t0Epochs) { period, _ in period * tMult }
+        guard tMult > 1 else { return t0Epochs }
+        var period = t0Epochs
+        for _ in 0..<growths {
+            period = saturating(period, times: tMult)
+            if period == .max { break }
+        }
+        return period
     }
 
-    /// The epoch at which `cycles` whole cycles end: 30 for 4 McDonnell cycles of 2, 4, 8, 16.
+    /// The epoch at which `cycles` whole cycles end: 30 for 4 McDonnell cycles of 2, 4, 8, 16
+    /// (`Int.max` when that is beyond `Int`).
     public func epochs(cycles: Int) -> Int {
-        (0..<cycles).reduce(0) { $0 + periodEpochs(ofCycle: $1) }
+        var end = 0
+        for cycle in 0..<cycles {
+            end = saturating(end, plus: periodEpochs(ofCycle: cycle))
+            if end == .max { break }
+        }
+        return end
     }
 
     /// How many whole cycles end exactly at `epochs`, or nil when `epochs` is inside a cycle.
@@ -50,14 +63,14 @@ public struct SGDRSchedule: Equatable {
         var cycles = 0
         var end = 0
         while end < epochs {
-            end += periodEpochs(ofCycle: cycles)
+            end = saturating(end, plus: periodEpochs(ofCycle: cycles))
             cycles += 1
         }
         return end == epochs ? cycles : nil
     }
 
-    /// The number of steps in a budget of `cycles` whole cycles.
-    public func totalSteps(cycles: Int) -> Int { epochs(cycles: cycles) * stepsPerEpoch }
+    /// The number of steps in a budget of `cycles` whole cycles (`Int.max` when beyond `Int`).
+    public func totalSteps(cycles: Int) -> Int { saturating(epochs(cycles: cycles), times: stepsPerEpoch) }
 
     /// The cycle (from 0) that `step` (from 0) is in, its first step and its length in steps.
     public func position(ofStep step: Int) -> (cycle: Int, firstStep: Int, steps: Int) {
@@ -65,8 +78,8 @@ public struct SGDRSchedule: Equatable {
         var cycle = 0
         var first = 0
         while true {
-            let steps = periodEpochs(ofCycle: cycle) * stepsPerEpoch
-            if step < first + steps { return (cycle, first, steps) }
+            let steps = saturating(periodEpochs(ofCycle: cycle), times: stepsPerEpoch)
+            if step - first < steps { return (cycle, first, steps) }
             first += steps
             cycle += 1
         }
@@ -87,4 +100,16 @@ public struct SGDRSchedule: Equatable {
         let progress = Double(step - p.firstStep) / Double(p.steps)
         return lrMin + 0.5 * (lrMax - lrMin) * (1 + cos(Double.pi * progress))
     }
+}
+
+/// `a · b`, or `Int.max` where that overflows (both are positive here).
+func saturating(_ a: Int, times b: Int) -> Int {
+    let (product, overflow) = a.multipliedReportingOverflow(by: b)
+    return overflow ? .max : product
+}
+
+/// `a + b`, or `Int.max` where that overflows.
+func saturating(_ a: Int, plus b: Int) -> Int {
+    let (sum, overflow) = a.addingReportingOverflow(b)
+    return overflow ? .max : sum
 }

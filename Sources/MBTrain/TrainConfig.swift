@@ -46,24 +46,29 @@ public struct ScheduleConfig: Equatable {
 
     public init() {}
 
+    /// Bounds that keep every step count of the schedule far inside `Int` (the paper's budgets
+    /// are 30 to 256 epochs).
+    public static let maxEpochs = 100_000
+    public static let maxTMult = 1_000
+
     public init(section s: ConfigSection) throws {
-        t0Epochs = try s.int("t0_epochs", default: t0Epochs, min: 1)
-        tMult = try s.int("t_mult", default: tMult, min: 1)
+        t0Epochs = try s.int("t0_epochs", default: t0Epochs, min: 1, max: Self.maxEpochs)
+        tMult = try s.int("t_mult", default: tMult, min: 1, max: Self.maxTMult)
         boundaries = try s.choice("boundaries", default: boundaries)
         let shape = schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 1)
         // By default the fewest whole cycles of at least 30 epochs: 30 McDonnell, 32 power-of-two.
         let cyclesOf30 = (1...).first { shape.epochs(cycles: $0) >= 30 }!
-        epochs = try s.int("epochs", default: shape.epochs(cycles: cyclesOf30), min: 1)
+        epochs = try s.int("epochs", default: shape.epochs(cycles: cyclesOf30), min: 1, max: Self.maxEpochs)
         try s.finish()
         guard shape.cycles(endingAt: epochs) != nil else {
             var below = 0
             var cycle = 0
-            while below + shape.periodEpochs(ofCycle: cycle) < epochs {
+            while saturating(below, plus: shape.periodEpochs(ofCycle: cycle)) < epochs {
                 below += shape.periodEpochs(ofCycle: cycle)
                 cycle += 1
             }
-            let above = below + shape.periodEpochs(ofCycle: cycle)
-            let choices = below == 0 ? "\(above)" : "\(below) or \(above)"
+            let above = saturating(below, plus: shape.periodEpochs(ofCycle: cycle))
+            let choices = below == 0 ? "\(above)" : above > Self.maxEpochs ? "\(below)" : "\(below) or \(above)"
             throw ConfigError("`\(s.name("epochs"))` is \(epochs), inside an SGDR cycle (\(boundaries.rawValue) boundaries, t0_epochs \(t0Epochs), t_mult \(tMult)); use a cycle end such as \(choices).")
         }
     }
@@ -127,6 +132,9 @@ public struct TrainingConfig: Equatable {
 
     public init() {}
 
+    /// The largest seed: a seed travels between ranks and through checkpoints, and stays exact there.
+    public static let maxSeed = Int(UInt32.max)
+
     /// Reads the sections from the root of a config and records their resolved values there.
     public init(root: ConfigSection) throws {
         func read<T>(_ key: String, _ make: (ConfigSection) throws -> T) throws -> T {
@@ -139,6 +147,6 @@ public struct TrainingConfig: Equatable {
         schedule = try read("schedule", ScheduleConfig.init(section:))
         checkpoint = try read("checkpoint", CheckpointConfig.init(section:))
         log = try read("log", LogConfig.init(section:))
-        seed = try root.int("seed", default: seed, min: 0)
+        seed = try root.int("seed", default: seed, min: 0, max: Self.maxSeed)
     }
 }

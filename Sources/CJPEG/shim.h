@@ -48,6 +48,13 @@ static inline int mbc_jpeg_decode_rgb(const unsigned char *data, unsigned long s
     jpeg_create_decompress(&info);
     jpeg_mem_src(&info, data, size);
     jpeg_read_header(&info, TRUE);
+    /* Refuse an oversized image before libjpeg allocates for it. */
+    if ((size_t)info.image_width * info.image_height * 3 > capacity) {
+        snprintf(message, message_size, "image is %ux%u, larger than the %zu bytes allowed",
+                 info.image_width, info.image_height, capacity);
+        jpeg_destroy_decompress(&info);
+        return -1;
+    }
     info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);
     size_t row = (size_t)info.output_width * 3;

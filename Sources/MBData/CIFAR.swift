@@ -18,26 +18,36 @@ enum CIFAR {
 
     static func readFiles(_ files: [String], labelBytes: Int, labelOffset: Int, classes: Int,
                           what: String) throws -> Dataset {
-        let record = labelBytes + pixels
         var images: [UInt8] = []
         var labels: [Int32] = []
         for file in files {
-            let bytes = try readFile(file, expecting: what)
-            guard !bytes.isEmpty, bytes.count % record == 0 else {
-                throw DataError("\(file): \(bytes.count) bytes is not a whole number of \(record)-byte records; expected \(what). The file is truncated or not this dataset; download it again.")
-            }
-            let n = bytes.count / record
-            let fileLabels = (0..<n).map { Int32(bytes[$0 * record + labelOffset]) }
-            try checkLabels(fileLabels, classes: classes, file: file)
-            images.reserveCapacity(images.count + n * pixels)
-            bytes.withUnsafeBufferPointer { b in
-                for i in 0..<n {
-                    let start = i * record + labelBytes
-                    images.append(contentsOf: b[start..<start + pixels])
-                }
-            }
-            labels += fileLabels
+            let part = try parseRecords(try readFile(file, expecting: what), file: file, labelBytes: labelBytes,
+                                        labelOffset: labelOffset, classes: classes, what: what)
+            images += part.images
+            labels += part.labels
         }
         return Dataset(channels: 3, height: 32, width: 32, classes: classes, images: images, labels: labels)
+    }
+
+    /// The records of one file's bytes: `labelBytes` label bytes (the one at `labelOffset` is
+    /// used) then the pixels, checked for whole records and labels below `classes`.
+    static func parseRecords(_ bytes: [UInt8], file: String, labelBytes: Int, labelOffset: Int, classes: Int,
+                             what: String) throws -> (images: [UInt8], labels: [Int32]) {
+        let record = labelBytes + pixels
+        guard !bytes.isEmpty, bytes.count % record == 0 else {
+            throw DataError("\(file): \(bytes.count) bytes is not a whole number of \(record)-byte records; expected \(what). The file is truncated or not this dataset; download it again.")
+        }
+        let n = bytes.count / record
+        let labels = (0..<n).map { Int32(bytes[$0 * record + labelOffset]) }
+        try checkLabels(labels, classes: classes, file: file)
+        var images: [UInt8] = []
+        images.reserveCapacity(n * pixels)
+        bytes.withUnsafeBufferPointer { b in
+            for i in 0..<n {
+                let start = i * record + labelBytes
+                images.append(contentsOf: b[start..<start + pixels])
+            }
+        }
+        return (images, labels)
     }
 }

@@ -1,14 +1,24 @@
 import CZlib
 import Foundation
+import MBBase
 
-/// Reads a whole file, or throws a DataError naming it and saying what was expected there.
+/// Reads a whole regular file, or throws a DataError naming it and saying what was expected there.
+/// A file larger than this process may hold (`MemoryLimit`) is refused before it is read.
 func readFile(_ path: String, expecting what: String) throws -> [UInt8] {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw DataError("\(path): file not found; expected \(what). Check data.root (or --data-root).")
+        throw DataError("\(path): file not found; expected \(what). Check data.root (--set data.root=DIR).")
     }
-    guard !isDirectory.boolValue, let data = FileManager.default.contents(atPath: path) else {
-        throw DataError("\(path): cannot be read as a file; expected \(what).")
+    let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+    guard !isDirectory.boolValue, attributes?[.type] as? FileAttributeType == .typeRegular,
+          let size = (attributes?[.size] as? NSNumber)?.doubleValue else {
+        throw DataError("\(path): not a regular file; expected \(what).")
+    }
+    guard size <= MemoryLimit.bytesPerRank else {
+        throw DataError("\(path): \(MemoryLimit.gigabytes(size)), more than the \(MemoryLimit.explained) this process may hold; expected \(what).")
+    }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw DataError("\(path): cannot be read (permissions?); expected \(what).")
     }
     return [UInt8](data)
 }
@@ -16,26 +26,35 @@ func readFile(_ path: String, expecting what: String) throws -> [UInt8] {
 /// The first of `candidates` that exists, or a DataError listing them all.
 func firstExisting(_ candidates: [String], expecting what: String) throws -> String {
     if let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0) }) { return found }
-    throw DataError("\(candidates.joined(separator: " or ")): file not found; expected \(what). Check data.root (or --data-root).")
+    throw DataError("\(candidates.joined(separator: " or ")): file not found; expected \(what). Check data.root (--set data.root=DIR).")
 }
 
-/// Inflates a zlib or gzip stream (detected from its header). `sizeHint` presizes the output.
-/// A stream that ends early or is corrupt throws, naming `file`.
-func inflate(_ input: UnsafeRawBufferPointer, sizeHint: Int, file: String) throws -> [UInt8] {
+/// Inflates a zlib or gzip stream (detected from its header) into at most `limit` bytes.
+/// With `prefix` it stops once it has produced `limit` bytes and returns them (a header to read
+/// before deciding how much to inflate); otherwise a stream that holds more than `limit` bytes,
+/// ends early or is corrupt throws, naming `file`. Memory grows with the output, never ahead of it.
+func inflate(_ input: UnsafeRawBufferPointer, limit: Int, prefix: Bool = false, file: String) throws -> [UInt8] {
     var stream = z_stream()
     guard mbc_inflate_init(&stream, 15 + 32) == Z_OK else {
         throw DataError("\(file): zlib could not start inflating (out of memory?).")
     }
     defer { inflateEnd(&stream) }
-    var output = [UInt8](repeating: 0, count: max(sizeHint, 1024))
+    // One byte beyond the limit shows that the stream holds more.
+    let cap = prefix ? limit : limit + 1
+    var output = [UInt8](repeating: 0, count: min(cap, max(4 * input.count, 1024)))
     var produced = 0
     var consumed = 0
     var status: Int32 = Z_OK
+    let tooLong = DataError("\(file): inflates to more than the \(limit) bytes its contents can hold; the file is damaged or not the one named. Download it again.")
     while status != Z_STREAM_END {
-        if produced == output.count { output += [UInt8](repeating: 0, count: output.count) }
+        if produced == cap {
+            if prefix { return output }
+            throw tooLong
+        }
+        if produced == output.count { output += [UInt8](repeating: 0, count: min(output.count, cap - output.count)) }
         let inputLeft = min(input.count - consumed, Int(UInt32.max))
         status = output.withUnsafeMutableBytes { out -> Int32 in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress!.advanced(by: consumed)
+            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress.map { $0.advanced(by: consumed) }?
                 .assumingMemoryBound(to: Bytef.self))
             stream.avail_in = uInt(inputLeft)
             let outputLeft = min(out.count - produced, Int(UInt32.max))
@@ -56,6 +75,7 @@ func inflate(_ input: UnsafeRawBufferPointer, sizeHint: Int, file: String) throw
             throw DataError("\(file): compressed data is corrupt (\(reason)); download the file again.")
         }
     }
+    if produced > limit { throw tooLong }
     output.removeSubrange(produced...)
     return output
 }
@@ -63,4 +83,16 @@ func inflate(_ input: UnsafeRawBufferPointer, sizeHint: Int, file: String) throw
 /// Big-endian u32 at `offset`.
 func bigEndianUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
     bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
+}
+
+/// The product of `factors`, or nil when it overflows `Int` or one is negative.
+func checkedProduct(_ factors: [Int]) -> Int? {
+    var product = 1
+    for f in factors {
+        guard f >= 0 else { return nil }
+        let (p, overflow) = product.multipliedReportingOverflow(by: f)
+        if overflow { return nil }
+        product = p
+    }
+    return product
 }

@@ -35,11 +35,11 @@ public struct DecodedImage: Equatable {
 }
 
 /// Decodes a JPEG with libjpeg-turbo into planar RGB (grayscale is expanded to 3 equal channels);
-/// `expecting` completes the error sentence.
-func decodeJPEG(_ bytes: [UInt8], path: String, expecting: String) throws -> DecodedImage {
+/// `expecting` completes the error sentence. A header claiming more than `maxPixels` is refused.
+func decodeJPEG(_ bytes: [UInt8], path: String, expecting: String, maxPixels: Int = DecodedImage.maxPixels) throws -> DecodedImage {
     // Without a frame header libjpeg finds no room and says what is wrong with the file.
     let (w, h) = jpegSize(bytes) ?? (0, 0)
-    try checkSize(width: w, height: h, path: path)
+    try checkSize(width: w, height: h, path: path, maxPixels: maxPixels)
     var rgb = [UInt8](repeating: 0, count: max(3 * w * h, 1))
     var width: Int32 = 0
     var height: Int32 = 0
@@ -58,10 +58,10 @@ func decodeJPEG(_ bytes: [UInt8], path: String, expecting: String) throws -> Dec
     return DecodedImage(width: w, height: h, channels: 3, pixels: planar)
 }
 
-/// Refuses an image declaring more than `DecodedImage.maxPixels` pixels.
-func checkSize(width: Int, height: Int, path: String) throws {
-    guard width * height <= DecodedImage.maxPixels else {
-        throw DataError("\(path): the image declares \(width)x\(height) pixels, more than the \(DecodedImage.maxPixels) mbc reads; give a smaller image.")
+/// Refuses an image declaring more than `maxPixels` pixels (a product that overflows included).
+func checkSize(width: Int, height: Int, path: String, maxPixels: Int = DecodedImage.maxPixels) throws {
+    guard let pixels = checkedProduct([width, height]), pixels <= maxPixels else {
+        throw DataError("\(path): the image declares \(width)x\(height) pixels, more than the \(maxPixels) mbc reads here; give a smaller image.")
     }
 }
 
@@ -125,7 +125,7 @@ enum PNG {
         let (w, h) = (header.width, header.height)
         try checkSize(width: w, height: h, path: path)
         let stride = w * samples
-        let raw = try compressed.withUnsafeBytes { try inflate($0, sizeHint: h * (stride + 1), file: path) }
+        let raw = try compressed.withUnsafeBytes { try inflate($0, limit: h * (stride + 1), file: path) }
         guard raw.count == h * (stride + 1) else {
             throw bad("its image data inflates to \(raw.count) bytes, not the \(h * (stride + 1)) a \(w)x\(h) image needs")
         }

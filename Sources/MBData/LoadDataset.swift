@@ -17,7 +17,7 @@ func loadWholeSplit(_ config: DataConfig, split: Split) throws -> Dataset {
     var isDirectory: ObjCBool = false
     if config.dataset != .synthetic,
        !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
-        throw DataError("\(directory): no such directory; expected the \(config.dataset.rawValue) files in \(config.root)/\(config.dataset.folder) or \(config.root). Run launch/get-data.sh \(config.dataset.rawValue), or point data.root (--data-root) at the files.")
+        throw DataError("\(directory): no such directory; expected the \(config.dataset.rawValue) files in \(config.root)/\(config.dataset.folder) or \(config.root). Run launch/get-data.sh \(config.dataset.rawValue), or point data.root (--set data.root=DIR) at the files.")
     }
     switch config.dataset {
     case .mnist:

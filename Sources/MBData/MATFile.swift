@@ -1,3 +1,5 @@
+import MBBase
+
 /// The numeric arrays of a MATLAB level 5 MAT-file, compressed (miCOMPRESSED) or not.
 /// Only what SVHN needs: named real arrays, found by name.
 struct MATFile {
@@ -46,8 +48,12 @@ struct MATFile {
     var variables: [String: Variable] = [:]
 
     init(path: String) throws {
+        try self.init(bytes: try readFile(path, expecting: "a MATLAB level 5 MAT-file"), file: path)
+    }
+
+    /// Parses the bytes of a MAT-file; `file` names it in errors.
+    init(bytes: [UInt8], file path: String) throws {
         file = path
-        let bytes = try readFile(path, expecting: "a MATLAB level 5 MAT-file")
         guard bytes.count >= 128, bytes[0..<6] == ArraySlice("MATLAB".utf8) else {
             throw DataError("\(path): not a MATLAB MAT-file (no `MATLAB` header); expected a level 5 MAT-file such as SVHN's *_32x32.mat. Download it again.")
         }
@@ -67,9 +73,17 @@ struct MATFile {
         while offset < bytes.count {
             let (type, size, dataStart, next) = try reader.tag(at: offset)
             if type == 15 {
-                let inflated = try bytes.withUnsafeBytes {
-                    try inflate(UnsafeRawBufferPointer(rebasing: $0[dataStart..<dataStart + size]),
-                                sizeHint: size * 4, file: path)
+                let inflated = try bytes.withUnsafeBytes { raw -> [UInt8] in
+                    let compressed = UnsafeRawBufferPointer(rebasing: raw[dataStart..<dataStart + size])
+                    // The inflated element's own tag says how long it is; nothing beyond that is inflated.
+                    let head = try inflate(compressed, limit: 8, prefix: true, file: path)
+                    let inner = Reader(bytes: head[...], bigEndian: bigEndian, file: path)
+                    guard head.count == 8, inner.u32(at: 0) >> 16 == 0 else { return head }
+                    let length = 8 + Int(inner.u32(at: 4))
+                    guard Double(length) <= MemoryLimit.bytesPerRank else {
+                        throw DataError("\(path): a compressed element claims \(length) bytes, more than the \(MemoryLimit.explained) this process may hold; the file is damaged. Download it again.")
+                    }
+                    return try inflate(compressed, limit: (length + 7) / 8 * 8, file: path)
                 }
                 let inner = Reader(bytes: inflated[...], bigEndian: bigEndian, file: path)
                 let (innerType, innerSize, innerStart, _) = try inner.tag(at: 0)
@@ -128,6 +142,10 @@ struct MATFile {
             }
             let first = u32(at: offset)
             if first >> 16 != 0 {
+                // A small data element: up to 4 bytes of data packed into the tag's second word.
+                guard first >> 16 <= 4 else {
+                    throw DataError("\(file): a small element at byte \(offset) claims \(first >> 16) bytes, more than the 4 it can hold; the file is damaged. Download it again.")
+                }
                 return (first & 0xFFFF, Int(first >> 16), offset + 4, offset + 8)
             }
             let size = Int(u32(at: offset + 4))

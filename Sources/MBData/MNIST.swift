@@ -1,3 +1,5 @@
+import MBBase
+
 /// MNIST in IDX format, `.gz` or raw: images (N, 1, 28, 28), labels 0-9.
 enum MNIST {
     static func load(directory: String, split: Split) throws -> Dataset {
@@ -23,21 +25,30 @@ enum MNIST {
     static func readIDX(_ base: String, magic: UInt32, what: String) throws -> IDX {
         let expected = "\(what) in IDX format (magic \(magic)), raw or .gz"
         let file = try firstExisting([base, base + ".gz"], expecting: expected)
-        var bytes = try readFile(file, expecting: expected)
-        if file.hasSuffix(".gz") {
-            bytes = try bytes.withUnsafeBytes { try inflate($0, sizeHint: bytes.count * 5, file: file) }
-        }
+        return try parseIDX(try readFile(file, expecting: expected), file: file, magic: magic, what: what)
+    }
+
+    /// An IDX array from the bytes of `file` (gzip-compressed when the name ends in .gz). The
+    /// header's dimensions are checked before the data is inflated or copied.
+    static func parseIDX(_ bytes: [UInt8], file: String, magic: UInt32, what: String) throws -> IDX {
         let rank = Int(magic & 0xFF)
-        let header = 4 + 4 * rank
-        guard bytes.count >= header, bigEndianUInt32(bytes, at: 0) == magic else {
-            let found = bytes.count >= 4 ? String(bigEndianUInt32(bytes, at: 0)) : "a \(bytes.count)-byte file"
+        let headerSize = 4 + 4 * rank
+        let compressed = file.hasSuffix(".gz")
+        let header = compressed
+            ? try bytes.withUnsafeBytes { try inflate($0, limit: headerSize, prefix: true, file: file) } : bytes
+        guard header.count >= headerSize, bigEndianUInt32(header, at: 0) == magic else {
+            let found = header.count >= 4 ? String(bigEndianUInt32(header, at: 0)) : "a \(header.count)-byte file"
             throw DataError("\(file): magic number is \(found); expected \(magic) (\(what), IDX). Check that the file is the one named.")
         }
-        let dims = (0..<rank).map { Int(bigEndianUInt32(bytes, at: 4 + 4 * $0)) }
-        let size = dims.reduce(1, *)
-        guard bytes.count == header + size else {
-            throw DataError("\(file): \(bytes.count) bytes; expected \(header + size) for dimensions \(dims). The file is truncated or damaged; download it again.")
+        let dims = (0..<rank).map { Int(bigEndianUInt32(header, at: 4 + 4 * $0)) }
+        guard let size = checkedProduct(dims), Double(size) <= MemoryLimit.bytesPerRank else {
+            throw DataError("\(file): dimensions \(dims) would hold more bytes than the \(MemoryLimit.explained) this process may hold; the file is damaged or not \(what). Download it again.")
         }
-        return IDX(file: file, dims: dims, data: Array(bytes[header...]))
+        let total = headerSize + size
+        let data = compressed ? try bytes.withUnsafeBytes { try inflate($0, limit: total, file: file) } : bytes
+        guard data.count == total else {
+            throw DataError("\(file): \(data.count) bytes\(compressed ? " inflated" : ""); expected \(total) for dimensions \(dims). The file is truncated or damaged; download it again.")
+        }
+        return IDX(file: file, dims: dims, data: Array(data[headerSize...]))
     }
 }

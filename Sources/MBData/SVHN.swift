@@ -10,7 +10,11 @@ enum SVHN {
     }
 
     static func read(_ path: String) throws -> Dataset {
-        let mat = try MATFile(path: path)
+        try images(of: try MATFile(path: path), path: path)
+    }
+
+    /// The images and labels held by a MAT-file's `X` and `y`.
+    static func images(of mat: MATFile, path: String) throws -> Dataset {
         let expected = "SVHN cropped digits: variables X (uint8, 32x32x3xN) and y (Nx1)"
         guard let x = mat.variables["X"], let y = mat.variables["y"] else {
             let missing = mat.variables["X"] == nil ? "X" : "y"
@@ -26,7 +30,7 @@ enum SVHN {
         guard x.data.count == n * 3072 else {
             throw DataError("\(path): variable `X` holds \(x.data.count) bytes; expected \(n * 3072) for \(n) images. The file is damaged; download it again.")
         }
-        guard y.dims.count == 2, y.dims[0] * y.dims[1] == n, let values = y.integers(), values.count == n else {
+        guard y.dims.count == 2, checkedProduct(y.dims) == n, let values = y.integers(), values.count == n else {
             throw DataError("\(path): variable `y` has dimensions \(y.dims) and class \(y.className); expected \(n)x1 numbers (\(expected)).")
         }
         if let bad = values.firstIndex(where: { $0 < 1 || $0 > 10 }) {

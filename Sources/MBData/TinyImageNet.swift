@@ -10,12 +10,7 @@ enum TinyImageNet {
     /// and kept in file order.
     static func chooseClasses(directory: String, count: Int?, seed: UInt64) throws -> [String] {
         let file = directory + "/wnids.txt"
-        let text = String(decoding: try readFile(file, expecting: "Tiny ImageNet's class list (one wnid a line)"), as: UTF8.self)
-        let wnids = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }
-        guard !wnids.isEmpty else {
-            throw DataError("\(file): empty; expected one WordNet id per line (200 in Tiny ImageNet). Download the dataset again.")
-        }
+        let wnids = try classList(try readFile(file, expecting: "Tiny ImageNet's class list (one wnid a line)"), file: file)
         guard let count, count < wnids.count else {
             if let count, count > wnids.count {
                 throw DataError("\(file): lists \(wnids.count) classes; data.classes asks for \(count). Lower data.classes.")
@@ -24,6 +19,51 @@ enum TinyImageNet {
         }
         let drawn = seededPermutation(count: wnids.count, seed: counterHash(RandomPurpose.classDraw.rawValue, seed))
         return drawn.prefix(count).sorted().map { wnids[$0] }
+    }
+
+    /// The wnids of `wnids.txt`, one a line: each a plain folder name under `train/`, none twice.
+    static func classList(_ bytes: [UInt8], file: String) throws -> [String] {
+        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+        var wnids: [String] = []
+        var seen: [String: Int] = [:]
+        for (number, line) in lines.enumerated() {
+            let wnid = line.trimmingCharacters(in: .whitespaces)
+            guard !wnid.isEmpty else { continue }
+            guard isPlainName(wnid) else {
+                throw DataError("\(file): line \(number + 1) is `\(wnid.prefix(80))`, not a plain folder name; expected one WordNet id per line such as n01443537. Download the dataset again.")
+            }
+            if let first = seen[wnid] {
+                throw DataError("\(file): line \(number + 1) repeats `\(wnid.prefix(80))` of line \(first); each class is listed once. Remove the repeated line or download the dataset again.")
+            }
+            seen[wnid] = number + 1
+            wnids.append(wnid)
+        }
+        guard !wnids.isEmpty else {
+            throw DataError("\(file): empty; expected one WordNet id per line (200 in Tiny ImageNet). Download the dataset again.")
+        }
+        return wnids
+    }
+
+    /// The (file name, wnid) pairs of `val/val_annotations.txt`, tab-separated lines whose file
+    /// name is a plain name inside `val/images/`.
+    static func annotations(_ bytes: [UInt8], file: String) throws -> [(name: String, wnid: String)] {
+        let lines = String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+        return try lines.enumerated().map { number, line in
+            let fields = line.split(separator: "\t")
+            guard fields.count >= 2 else {
+                throw DataError("\(file): line \(number + 1) has no tab-separated wnid; expected `file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1`.")
+            }
+            let name = String(fields[0])
+            guard isPlainName(name) else {
+                throw DataError("\(file): line \(number + 1) names `\(name.prefix(80))`, not a plain file name inside val/images; expected `file<TAB>wnid<TAB>...` such as val_0.JPEG. Download the dataset again.")
+            }
+            return (name, String(fields[1]))
+        }
+    }
+
+    /// A name that stays inside the folder it is joined to: not empty, `.` or `..`, and without `/` or NUL.
+    static func isPlainName(_ name: String) -> Bool {
+        !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
     }
 
     static func load(directory: String, split: Split, classes: Int?, classSeed: UInt64) throws -> Dataset {
@@ -43,15 +83,11 @@ enum TinyImageNet {
             }
         case .test:
             let annotations = directory + "/val/val_annotations.txt"
-            let text = String(decoding: try readFile(annotations, expecting: "lines `file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1`"), as: UTF8.self)
-            for (number, line) in text.split(whereSeparator: \.isNewline).enumerated() {
-                let fields = line.split(separator: "\t")
-                guard fields.count >= 2 else {
-                    throw DataError("\(annotations): line \(number + 1) has no tab-separated wnid; expected `file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1`.")
-                }
-                let wnid = String(fields[1])
-                guard let l = label[wnid] else { continue }
-                files.append((directory + "/val/images/" + fields[0], l))
+            let rows = try self.annotations(try readFile(annotations, expecting: "lines `file<TAB>wnid<TAB>x0<TAB>y0<TAB>x1<TAB>y1`"),
+                                            file: annotations)
+            for row in rows {
+                guard let l = label[row.wnid] else { continue }
+                files.append((directory + "/val/images/" + row.name, l))
             }
             guard !files.isEmpty else {
                 throw DataError("\(annotations): no images of the chosen classes; expected validation annotations for the wnids in wnids.txt.")
@@ -81,10 +117,15 @@ enum TinyImageNet {
         return images
     }
 
-    /// Decodes one JPEG of exactly 64x64 into (3, 64, 64) at `out`.
+    /// Decodes the JPEG file at `path`, of exactly 64x64, into (3, 64, 64) at `out`.
     static func decodeJPEG(path: String, into out: UnsafeMutablePointer<UInt8>) throws {
+        try decodeJPEG(try readFile(path, expecting: "a 64x64 JPEG image"), file: path, into: out)
+    }
+
+    /// Decodes the bytes of a JPEG of exactly 64x64 into (3, 64, 64) at `out`; `path` names it in errors.
+    static func decodeJPEG(_ bytes: [UInt8], file path: String, into out: UnsafeMutablePointer<UInt8>) throws {
         let expected = "a 64x64 JPEG image. Download the dataset again"
-        let image = try MBData.decodeJPEG(try readFile(path, expecting: "a 64x64 JPEG image"), path: path, expecting: expected)
+        let image = try MBData.decodeJPEG(bytes, path: path, expecting: expected, maxPixels: side * side)
         guard image.width == side, image.height == side else {
             throw DataError("\(path): image is \(image.width)x\(image.height); expected 64x64 (Tiny ImageNet).")
         }

@@ -116,13 +116,24 @@ public struct SafeTensors: Equatable {
     /// Reads and validates a whole file: header length, JSON, dtypes, shapes against byte counts,
     /// and tensors covering the byte buffer exactly (no holes, no overlaps, nothing after).
     public init(contentsOf path: String) throws {
-        let fail = { (problem: String) in
-            SafeTensorsError(path: path, problem: "not a valid safetensors file: \(problem). Write it again, or use another file.")
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        if attributes != nil, attributes?[.type] as? FileAttributeType != .typeRegular {
+            throw SafeTensorsError(path: path, problem: "not a regular file; give a .safetensors file.")
+        }
+        if let size = (attributes?[.size] as? NSNumber)?.doubleValue, size > MemoryLimit.bytesPerRank {
+            throw SafeTensorsError(path: path, problem: "\(MemoryLimit.gigabytes(size)), more than the \(MemoryLimit.explained) this process may hold.")
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SafeTensorsError(path: path, problem: "cannot read the file; check that it exists and is readable.")
         }
-        let file = [UInt8](data)
+        try self.init(bytes: [UInt8](data), path: path)
+    }
+
+    /// Reads and validates the bytes of a safetensors file; `path` names it in errors.
+    public init(bytes file: [UInt8], path: String) throws {
+        let fail = { (problem: String) in
+            SafeTensorsError(path: path, problem: "not a valid safetensors file: \(problem). Write it again, or use another file.")
+        }
         guard file.count >= 8 else { throw fail("it is \(file.count) bytes, shorter than the 8-byte header length (truncated?)") }
         let headerLength = file[0..<8].enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength <= UInt64(Self.maxHeaderBytes) else {
@@ -188,6 +199,24 @@ public struct SafeTensors: Equatable {
             tensors[span.name] = SafeTensor(dtype: span.dtype, shape: span.shape, bytes: Array(bytes))
         }
         self.init(tensors: tensors, metadata: metadata)
+    }
+}
+
+extension SafeTensors {
+    /// The checksum mbc's own files (checkpoints, exports) keep in the metadata key `checksum`:
+    /// FNV-1a (64-bit) over every tensor's name and bytes in name order, then every metadata key
+    /// and value in key order except `checksum` itself; 16 hex digits.
+    public var checksum: String {
+        var hash = FNV1a()
+        for name in tensors.keys.sorted() {
+            hash.add(bytes: name.utf8)
+            hash.add(bytes: tensors[name]!.bytes)
+        }
+        for key in metadata.keys.sorted() where key != "checksum" {
+            hash.add(bytes: key.utf8)
+            hash.add(bytes: metadata[key]!.utf8)
+        }
+        return String(format: "%016llx", hash.value)
     }
 }
 

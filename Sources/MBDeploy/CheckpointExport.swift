@@ -11,7 +11,7 @@ extension ExportedModel {
     /// statistics, no momentum), the float model the export replaces.
     public static func exporting(checkpoint path: String)
         throws -> (model: ExportedModel, recomputedNormalization: Bool, floatBytes: Int) {
-        let run = try RunConfig(tree: try ConfigValue.parse(yaml: try Checkpoint.config(of: path), source: "\(path) (recorded config)"))
+        let run = try RunConfig.recorded(in: path)
         let model = try MBCliqueNet(config: run.model)
         let recorded = try Checkpoint.read(from: path, into: model, momentum: nil)
         let normalization = try recorded.normalization

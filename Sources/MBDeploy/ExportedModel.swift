@@ -57,7 +57,7 @@ public struct ExportedModel {
         guard m["format_version"] == Self.version else {
             throw refuse("has format version \(m["format_version"] ?? "?"); this mbc reads version \(Self.version). Export it again with this mbc.")
         }
-        guard m["checksum"] == Self.checksum(file) else {
+        guard m["checksum"] == file.checksum else {
             throw refuse("fails its checksum: its tensors or metadata were changed or damaged after export. Export it again.")
         }
         do {
@@ -95,7 +95,7 @@ public struct ExportedModel {
     /// Writes the file atomically, metadata and checksum included.
     public func write(to path: String) throws {
         var file = SafeTensors(tensors: tensors, metadata: metadata)
-        file.metadata["checksum"] = Self.checksum(file)
+        file.metadata["checksum"] = file.checksum
         try file.write(to: path)
     }
 
@@ -112,21 +112,6 @@ public struct ExportedModel {
             "input_std": "[" + normalization.std.map { "\($0)" }.joined(separator: ", ") + "]",
             "signs_shapes": json(shapes), "data": dataSection,
         ]
-    }
-
-    /// FNV-1a (64-bit) over every tensor's name and bytes in name order, then every metadata key
-    /// and value in key order except `checksum` itself; 16 hex digits.
-    static func checksum(_ file: SafeTensors) -> String {
-        var hash = FNV1a()
-        for name in file.tensors.keys.sorted() {
-            hash.add(bytes: name.utf8)
-            hash.add(bytes: file.tensors[name]!.bytes)
-        }
-        for key in file.metadata.keys.sorted() where key != "checksum" {
-            hash.add(bytes: key.utf8)
-            hash.add(bytes: file.metadata[key]!.utf8)
-        }
-        return String(format: "%016llx", hash.value)
     }
 
     /// `[a, b, ...]` as exact doubles, or nil.

@@ -12,7 +12,9 @@ import MBData
 /// the input normalization, the elapsed training time, and a checksum of every tensor byte.
 public struct Checkpoint {
     public static let format = "mbc-checkpoint"
-    public static let version = "1"
+    /// Version 2: the checksum covers the metadata too (version 1's covered the tensors only, so
+    /// an edited step or seed went unnoticed; version 1 files are refused).
+    public static let version = "2"
 
     public var step: Int
     public var epoch: Int
@@ -44,14 +46,15 @@ public struct Checkpoint {
             "global_step": String(step), "epoch": String(epoch), "world_size": String(worldSize),
             "seed": String(seed), "elapsed_seconds": String(elapsedSeconds), "best_top1": String(bestTop1),
             "config": configYAML, "class_names": classNames.joined(separator: "\n"),
-            "tensor_checksum": String(Checkpoint.checksum(tensors)),
         ]
         if let normalization {
             // Swift's shortest round-trip decimals: reading them back gives the same doubles.
             metadata["input_mean"] = normalization.mean.map { "\($0)" }.joined(separator: " ")
             metadata["input_std"] = normalization.std.map { "\($0)" }.joined(separator: " ")
         }
-        try SafeTensors(tensors: tensors, metadata: metadata).write(to: path)
+        var file = SafeTensors(tensors: tensors, metadata: metadata)
+        file.metadata["checksum"] = file.checksum
+        try file.write(to: path)
     }
 
     static let momentumPrefix = "momentum."
@@ -61,25 +64,29 @@ public struct Checkpoint {
     /// refusing another format, a checksum mismatch, or tensors that do not fit the model;
     /// nothing is changed unless everything fits.
     public static func read(from path: String, into model: MBCliqueNet, momentum: Buffer?) throws -> Checkpoint {
-        let file: SafeTensors
-        do {
-            file = try SafeTensors(contentsOf: path)
-        } catch let e as SafeTensorsError {
-            throw CheckpointError("cannot use checkpoint \(e.description); it may be truncated or not a checkpoint. Resume from another file of the run directory.")
-        }
+        let file = try verified(path)
         let m = file.metadata
         func refuse(_ why: String) -> CheckpointError { CheckpointError("checkpoint `\(path)` \(why)") }
-        guard m["format"] == format else { throw refuse("is not an mbc training checkpoint (no `format: \(format)` in its metadata).") }
-        guard m["format_version"] == version else {
-            throw refuse("has format version \(m["format_version"] ?? "?"); this mbc reads version \(version).")
+        // The metadata passed the checksum; it is still range-checked before anything uses it.
+        func integer(_ key: String, _ range: ClosedRange<Int>) throws -> Int {
+            guard let text = m[key], let value = Int(text), range.contains(value) else {
+                throw refuse("has `\(key)` \(m[key].map { "`\($0.prefix(40))`" } ?? "missing"); expected a whole number in \(range.lowerBound)...\(range.upperBound). Use another checkpoint.")
+            }
+            return value
         }
-        guard String(checksum(file.tensors)) == m["tensor_checksum"] else {
-            throw refuse("fails its checksum: the tensors were changed or damaged after it was written. Use another checkpoint.")
+        func fraction(_ key: String, _ range: ClosedRange<Double>) throws -> Double {
+            guard let text = m[key], let value = Double(text), range.contains(value) else {
+                throw refuse("has `\(key)` \(m[key].map { "`\($0.prefix(40))`" } ?? "missing"); expected a number in \(range.lowerBound)...\(range.upperBound). Use another checkpoint.")
+            }
+            return value
         }
-        guard let step = Int(m["global_step"] ?? ""), let epoch = Int(m["epoch"] ?? ""),
-              let world = Int(m["world_size"] ?? ""), let seed = Int(m["seed"] ?? "") else {
-            throw refuse("lacks its step, epoch, world size or seed metadata.")
-        }
+        let step = try integer("global_step", 0...maxStep)
+        let epoch = try integer("epoch", 0...step)
+        let world = try integer("world_size", 1...maxWorldSize)
+        let seed = try integer("seed", 0...TrainingConfig.maxSeed)
+        let elapsed = try fraction("elapsed_seconds", 0...Double.greatestFiniteMagnitude)
+        let best = try fraction("best_top1", 0...1)
+        let normalization = try recordedNormalization(m, channels: model.config.inChannels, refuse: refuse)
         let modelTensors = file.tensors.filter { !$0.key.hasPrefix(momentumPrefix) && $0.key != statisticsByRankName }
         var statisticsByRank: [Float]?
         if let t = file.tensors[statisticsByRankName] {
@@ -104,42 +111,61 @@ public struct Checkpoint {
         if let momentum {
             for (info, values) in velocities { (momentum.pointer + info.offset).update(from: values, count: info.count) }
         }
-        return Checkpoint(step: step, epoch: epoch, worldSize: world, seed: seed,
-                          elapsedSeconds: Double(m["elapsed_seconds"] ?? "") ?? 0, bestTop1: Double(m["best_top1"] ?? "") ?? 0,
+        return Checkpoint(step: step, epoch: epoch, worldSize: world, seed: seed, elapsedSeconds: elapsed, bestTop1: best,
                           configYAML: m["config"] ?? "",
                           classNames: (m["class_names"] ?? "").split(separator: "\n").map(String.init),
-                          normalization: normalization(m), statisticsByRank: statisticsByRank)
+                          normalization: normalization, statisticsByRank: statisticsByRank)
     }
 
-    /// The recorded input normalization, when the metadata holds one number per input channel.
-    static func normalization(_ m: [String: String]) -> Normalization? {
-        let mean = (m["input_mean"] ?? "").split(separator: " ").compactMap { Double($0) }
-        let std = (m["input_std"] ?? "").split(separator: " ").compactMap { Double($0) }
-        guard !mean.isEmpty, mean.count == std.count else { return nil }
-        return Normalization(mean: mean, std: std)
+    /// The largest step and world size a checkpoint may record: both travel between ranks as
+    /// doubles, exact up to 2^53.
+    static let maxStep = 1 << 53
+    static let maxWorldSize = 1 << 20
+
+    /// The recorded input normalization: absent, or one finite mean and one positive finite std
+    /// per input channel.
+    static func recordedNormalization(_ m: [String: String], channels: Int,
+                                      refuse: (String) -> CheckpointError) throws -> Normalization? {
+        guard m["input_mean"] != nil || m["input_std"] != nil else { return nil }
+        let mean = (m["input_mean"] ?? "").split(separator: " ").map { Double($0) }
+        let std = (m["input_std"] ?? "").split(separator: " ").map { Double($0) }
+        guard mean.count == channels, std.count == channels, mean.allSatisfy({ $0?.isFinite == true }),
+              std.allSatisfy({ $0.map { $0.isFinite && $0 > 0 } == true }) else {
+            throw refuse("has `input_mean` and `input_std` that are not \(channels) finite numbers each (std above 0). Use another checkpoint.")
+        }
+        return Normalization(mean: mean.map { $0! }, std: std.map { $0! })
     }
 
-    /// Only the metadata's config, for `mbc-train eval` without `--config`.
-    public static func config(of path: String) throws -> String {
+    /// The file at `path` when it is an mbc checkpoint of this version whose checksum matches.
+    static func verified(_ path: String) throws -> SafeTensors {
+        let file: SafeTensors
         do {
-            let file = try SafeTensors(contentsOf: path)
-            guard file.metadata["format"] == format, let config = file.metadata["config"] else {
-                throw CheckpointError("`\(path)` is not an mbc training checkpoint; give its config with --config.")
-            }
-            return config
+            file = try SafeTensors(contentsOf: path)
         } catch let e as SafeTensorsError {
-            throw CheckpointError("cannot use checkpoint \(e.description)")
+            throw CheckpointError("cannot use checkpoint \(e.message)")
         }
+        let m = file.metadata
+        func refuse(_ why: String) -> CheckpointError { CheckpointError("checkpoint `\(path)` \(why)") }
+        guard m["format"] == format else { throw refuse("is not an mbc training checkpoint (no `format: \(format)` in its metadata).") }
+        guard m["format_version"] == version else {
+            if m["format_version"] == "1" {
+                throw refuse("has format version 1, whose checksum does not cover its metadata; this mbc reads version \(version) only. Resume or evaluate it with the mbc that wrote it, or start a new run.")
+            }
+            throw refuse("has format version \(m["format_version"] ?? "?"); this mbc reads version \(version).")
+        }
+        guard m["checksum"] == file.checksum else {
+            throw refuse("fails its checksum: its tensors or metadata were changed or damaged after it was written. Use another checkpoint.")
+        }
+        return file
     }
 
-    /// FNV-1a over the tensor names and bytes, in name order.
-    static func checksum(_ tensors: [String: SafeTensor]) -> UInt64 {
-        var hash = FNV1a()
-        for name in tensors.keys.sorted() {
-            hash.add(bytes: name.utf8)
-            hash.add(bytes: tensors[name]!.bytes)
+    /// The config recorded in the checkpoint at `path` (once its checksum matches), for
+    /// `mbc-train eval` without `--config`.
+    public static func config(of path: String) throws -> String {
+        guard let config = try verified(path).metadata["config"] else {
+            throw CheckpointError("checkpoint `\(path)` records no config; give one with --config.")
         }
-        return hash.value
+        return config
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 
 /// One evaluation: a line of `eval.jsonl` and a row of `eval.csv` in the run directory.
 public struct EvalRecord: Equatable {
@@ -89,7 +90,7 @@ public struct EvalLog {
             do {
                 try Data(kept.map { $0 + "\n" }.joined().utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
             } catch {
-                throw CheckpointError("cannot rewrite `\(path)` (\(error.localizedDescription)); check that the run directory is writable.")
+                throw CheckpointError("cannot rewrite `\(path)` (\(systemErrorText(error))); check that the run directory is writable.")
             }
         }
     }
@@ -103,7 +104,7 @@ public struct EvalLog {
     /// is not a record, is an error naming the file.
     public func readRecords() throws -> [EvalRecord] {
         let runDirectory = (jsonPath as NSString).deletingLastPathComponent
-        guard let text = try? String(contentsOfFile: jsonPath, encoding: .utf8) else {
+        guard let text = jsonText else {
             throw ConfigError("`\(runDirectory)` has no readable eval.jsonl; give a run directory that mbc-train wrote (it logs from the first evaluation on).")
         }
         var records: [EvalRecord] = []
@@ -117,15 +118,29 @@ public struct EvalLog {
         return records
     }
 
+    /// The text of `eval.jsonl` (bytes that are not UTF-8 replaced), or nil when it is missing or
+    /// not a regular file.
+    public var jsonText: String? {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: jsonPath)
+        guard attributes?[.type] as? FileAttributeType == .typeRegular, let data = FileManager.default.contents(atPath: jsonPath) else {
+            return nil
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
     private func appendLine(_ line: String, to path: String) throws {
         if !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
                 throw CheckpointError("cannot create `\(path)`; check that the run directory is writable.")
             }
         }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data((line + "\n").utf8))
+        do {
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data((line + "\n").utf8))
+        } catch {
+            throw CheckpointError("cannot append to `\(path)` (\(systemErrorText(error))); check the free space and that the run directory is writable.")
+        }
     }
 }

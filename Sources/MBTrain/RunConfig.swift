@@ -34,6 +34,21 @@ public struct RunConfig {
         }
     }
 
+    /// The config a checkpoint recorded (once its checksum matches), with `data.root` set back to
+    /// the default `data` (the checkpoint does not choose which folder is read: give
+    /// `--set data.root=DIR`), then `overrides`. Checked like any config, sizes included.
+    public static func recorded(in checkpoint: String, overrides: [String] = []) throws -> RunConfig {
+        var tree = try ConfigValue.parse(yaml: try Checkpoint.config(of: checkpoint), source: "\(checkpoint) (recorded config)")
+        // A recorded config that is not a mapping of mappings stays as it is: reading it says what is wrong.
+        try? tree.set(path: ["data", "root"], to: .scalar(DataConfig().root))
+        for o in overrides { try tree.apply(override: o) }
+        do {
+            return try RunConfig(tree: tree)
+        } catch let e as ConfigError {
+            throw ConfigError("\(checkpoint) (recorded config): \(e.message)")
+        }
+    }
+
     public init(tree: ConfigValue) throws {
         let root = try ConfigSection(path: "", value: tree)
         let modelSection = try root.section("model")

@@ -1,4 +1,5 @@
 import Foundation
+import MBBase
 
 /// A run directory and the rules that keep what mbc wrote there: `config.yaml`, `eval.jsonl`,
 /// `eval.csv`, `checkpoints/` and `tensorboard/`.
@@ -63,7 +64,7 @@ public struct RunDirectory {
             try FileManager.default.createDirectory(atPath: checkpoints.path, withIntermediateDirectories: true)
             try Data(configYAML.utf8).write(to: URL(fileURLWithPath: configPath), options: .atomic)
         } catch {
-            throw ConfigError("cannot write to the run directory `\(path)` (\(error.localizedDescription)); check the free space and permissions, or choose another --run-dir.")
+            throw ConfigError("cannot write to the run directory `\(path)` (\(systemErrorText(error))); check the free space and permissions, or choose another --run-dir.")
         }
     }
 

@@ -149,7 +149,7 @@ public final class TensorBoardWriter {
             guard fm.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteNoPermission) }
             handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
         } catch {
-            throw CheckpointError("cannot create the TensorBoard event file `\(path)` (\(error.localizedDescription)); check that the run directory is writable.")
+            throw CheckpointError("cannot create the TensorBoard event file `\(path)` (\(systemErrorText(error))); check that the run directory is writable.")
         }
         try append(TensorBoardEvent(wallTime: now.timeIntervalSince1970, step: 0, fileVersion: "brain.Event:2"))
     }
@@ -181,7 +181,7 @@ public final class TensorBoardWriter {
         do {
             try handle.write(contentsOf: TFRecord.frame(event.protobuf))
         } catch {
-            throw CheckpointError("cannot write the TensorBoard event file `\(path)` (\(error.localizedDescription)).")
+            throw CheckpointError("cannot write the TensorBoard event file `\(path)` (\(systemErrorText(error))).")
         }
     }
 

@@ -75,6 +75,7 @@ public final class Trainer {
         self.world = world
         self.stopSignal = stopSignal
         let t = config.training
+        try MemoryEstimate(config, localBatch: t.optim.globalBatch / world.size).check()
         trainSet = try loadDataset(config.data, split: .train)
         testSet = try loadDataset(config.data, split: .test)
         let m = config.model

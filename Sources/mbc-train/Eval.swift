@@ -15,7 +15,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "An exported model (mbc-train export) to evaluate from the file alone.")
     var model: String?
 
-    @Option(name: .long, help: "The config; by default the one recorded in the checkpoint (not with --model).")
+    @Option(name: .long, help: "The config; by default the one recorded in the checkpoint, except its data.root (default `data`; give --set data.root=DIR) (not with --model).")
     var config: String?
 
     @Option(name: .customLong("set"), help: "Override a config key, e.g. --set data.root=/data (repeatable; only data.* with --model).")
@@ -53,9 +53,7 @@ struct Eval: ParsableCommand {
         if let config {
             run = try RunConfig.load(path: config, overrides: overrides)
         } else {
-            var tree = try ConfigValue.parse(yaml: try Checkpoint.config(of: path), source: "\(path) (recorded config)")
-            for o in overrides { try tree.apply(override: o) }
-            run = try RunConfig(tree: tree)
+            run = try RunConfig.recorded(in: path, overrides: overrides)
         }
         let trainer = try Trainer(config: run, runDirectory: NSTemporaryDirectory(), world: world)
         try trainer.loadWeights(from: path)

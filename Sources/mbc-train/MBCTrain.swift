@@ -12,14 +12,27 @@ struct MBCTrain: ParsableCommand {
         defaultSubcommand: Train.self)
 
     /// OpenBLAS is loaded, with the kernels chosen for this CPU, before anything else runs (MPI
-    /// included), so every rank started by `mpirun` makes the choice itself.
+    /// included), so every rank started by `mpirun` makes the choice itself. Then as
+    /// ArgumentParser's main, except that a command line it cannot parse (its exit code 64) exits
+    /// with 2 like every other bad input, so the README's exit codes are the whole list.
     static func main() {
         do {
             try OpenBLAS.load()
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(error)
+".utf8))
             Foundation.exit(1)
         }
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "
+").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
     }
 }

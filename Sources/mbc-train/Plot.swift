@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MBBase
 import MBTrain
 
 struct Plot: ParsableCommand {
@@ -21,7 +22,7 @@ struct Plot: ParsableCommand {
             do {
                 try Data(learningCurvesSVG(curves).utf8).write(to: URL(fileURLWithPath: output))
             } catch {
-                throw ConfigError("cannot write `\(output)` (\(error.localizedDescription)); choose another --output.")
+                throw ConfigError("cannot write `\(output)` (\(systemErrorText(error))); choose another --output.")
             }
         }
     }

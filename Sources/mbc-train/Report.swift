@@ -33,9 +33,10 @@ struct Report: ParsableCommand {
             for dir in runs {
                 // A run that has not evaluated yet is skipped; a log that is not mbc's is an error.
                 let log = EvalLog(runDirectory: dir)
-                let text = (try? String(contentsOfFile: log.jsonPath, encoding: .utf8)) ?? ""
-                guard text.contains(where: { !$0.isWhitespace }) else {
-                    FileHandle.standardError.write(Data("warning: `\(dir)` has no evaluation records (no eval.jsonl); skipped\n".utf8))
+                let text = log.jsonText
+                guard let text, text.contains(where: { !$0.isWhitespace }) else {
+                    let why = text == nil ? "no eval.jsonl" : "an empty eval.jsonl"
+                    FileHandle.standardError.write(Data("warning: `\(dir)` has no evaluation records (\(why)); skipped\n".utf8))
                     continue
                 }
                 let records = try log.readRecords()

@@ -1,5 +1,6 @@
 import Foundation
 import MBCliqueNet
+import MBTestSupport
 import XCTest
 @testable import MBTrain
 
@@ -144,9 +145,7 @@ final class BadConfigTests: XCTestCase {
 
     /// Config files that are not text, too large, or not files at all.
     func testConfigFilesThatCannotBeRead() throws {
-        let dir = NSTemporaryDirectory() + "mbc-badconfig-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let dir = try temporaryDirectory(for: self)
         try Data([0xFF, 0xFE, 0x00, 0xC3]).write(to: URL(fileURLWithPath: dir + "/binary.yaml"))
         for (path, words) in [(dir + "/binary.yaml", ["binary.yaml", "not UTF-8"]), (dir, ["cannot read config file"]),
                               ("/dev/zero", ["/dev/zero", "longer than the 65536 bytes"]),

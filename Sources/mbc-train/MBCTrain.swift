@@ -19,8 +19,7 @@ struct MBCTrain: ParsableCommand {
         do {
             try OpenBLAS.load()
         } catch {
-            FileHandle.standardError.write(Data("error: \(error)
-".utf8))
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             Foundation.exit(1)
         }
         do {
@@ -28,8 +27,7 @@ struct MBCTrain: ParsableCommand {
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "
-").utf8))
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)
             }
             exit(withError: error)

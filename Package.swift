@@ -54,18 +54,23 @@ let package = Package(
                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastSettings),
 
-        // Helpers shared by the test targets (finite differences, random tensors); not shipped.
+        // Test targets mirror the source targets: XTests checks target X, and mbc-trainTests and
+        // mbc-benchTests run the built executables as users do. MBTestSupport holds what they share
+        // (the process runner, finite differences, temporary directories); it is not shipped.
         .target(name: "MBTestSupport", dependencies: ["MBBase", "MBCore"], path: "Tests/MBTestSupport"),
         .testTarget(name: "MBBaseTests", dependencies: ["MBBase"]),
+        .testTarget(name: "MBSignGEMMTests", dependencies: ["MBSignGEMM", "MBCore"]),
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"],
                     exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
-        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTrain"], exclude: ["Fixtures"]),
+        .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBDistributedTests", dependencies: ["MBDistributed"]),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed", "MBTestSupport"], exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDeployTests/Fixtures, made by make_images.py).
-        .testTarget(name: "MBDeployTests", dependencies: ["MBDeploy", "MBTrain", "MBCliqueNet", "MBData", "MBDistributed"],
+        .testTarget(name: "MBDeployTests", dependencies: ["MBDeploy", "MBTrain", "MBCliqueNet", "MBData", "MBDistributed", "MBTestSupport"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "mbc-trainTests", dependencies: ["MBTrain", "MBCore", "MBTestSupport"]),
+        .testTarget(name: "mbc-benchTests", dependencies: ["MBTestSupport"]),
     ]
 )

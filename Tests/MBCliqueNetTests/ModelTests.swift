@@ -4,7 +4,7 @@ import MBCore
 import MBTestSupport
 import XCTest
 
-final class ModelTests: XCTestCase {
+final class ModelTests: XCTestCase, CommandRunning {
     func config(widths: [Int], k: Int = 4, classes: Int = 10, inChannels: Int = 3, layers: Int = 4, size: Int = 32,
                 stem: Int = 64, compression: Bool = true) -> ModelConfig {
         var c = ModelConfig()
@@ -48,21 +48,12 @@ final class ModelTests: XCTestCase {
     /// formula alone, in Python. Every configuration it lists is built here and counted by mbc;
     /// its list must be exactly `countCases`, so neither list drifts from the other.
     func testParameterCountsEqualTheReferenceScript() throws {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let candidates = path.split(separator: ":").map { "\($0)/python3" }
-        guard let python = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
+        guard let python = onPath("python3") else {
             throw XCTSkip("python3 is not on PATH; the counts are still checked against the formula's literals in testParameterCountsEqualTheFormula")
         }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("reference/param_count.py").path, "--json"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0)
+        let counts = try run(python, [repositoryRoot + "/reference/param_count.py", "--json"])
+        XCTAssertEqual(counts.status, 0, counts.output)
+        let output = Data(counts.output.utf8)
         let entries = try XCTUnwrap(try JSONSerialization.jsonObject(with: output) as? [[String: Any]])
         var listed: [ModelConfig] = []
         for e in entries {

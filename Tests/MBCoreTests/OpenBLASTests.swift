@@ -7,7 +7,7 @@ import XCTest
 /// The choice of OpenBLAS kernels: CPU features, the mapping, the start-up check of sgemm, the
 /// fallback when a kernel set fails it, and the numerics tests rerun under every kernel set the
 /// mapping can pick on this CPU.
-final class OpenBLASTests: XCTestCase {
+final class OpenBLASTests: XCTestCase, CommandRunning {
     func testCPUFeaturesAgreeWithProcCpuinfo() throws {
         let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8).split(separator: "\n")
         let flags = Set(cpuinfo.first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
@@ -153,7 +153,7 @@ final class OpenBLASTests: XCTestCase {
         try XCTSkipIf(others.isEmpty, "the mapping has no other kernel set for this CPU")
         let filter = ["MBCoreTests.OpenBLASTests/testTheKernelsRunningAreTheOnesAskedFor", "MBCoreTests.WeightMatrixTests",
                       "MBCoreTests.KernelGradientTests", "MBCliqueNetTests.ReferenceFixtureTests",
-                      "MBTrainTests.TrainingTests/testKilledAndResumedRunEndsBitwiseEqualToAnUninterruptedOne"]
+                      "mbc_trainTests.TrainCommandTests/testKilledAndResumedRunEndsBitwiseEqualToAnUninterruptedOne"]
         for core in others {
             let run = try rerunTestBinary(filter: filter.joined(separator: ","), environment: ["OPENBLAS_CORETYPE": core.name])
             XCTAssertEqual(run.status, 0, "\(core):\n\(run.output)")

@@ -1,4 +1,5 @@
 import Foundation
+import MBTestSupport
 import XCTest
 @testable import MBData
 
@@ -6,7 +7,7 @@ import XCTest
 final class BadInputTests: XCTestCase {
     /// A writable copy of fixture folder `name` in a temporary directory; returns its path.
     func copy(_ name: String) throws -> String {
-        let destination = try temporaryDirectory(self) + "/" + name
+        let destination = try temporaryDirectory(for: self) + "/" + name
         try FileManager.default.copyItem(atPath: Paths.fixtures + "/" + name, toPath: destination)
         return destination
     }
@@ -24,7 +25,7 @@ final class BadInputTests: XCTestCase {
     func testMissingDirectoryAndMissingFile() throws {
         assertDataError(try loadDataset(config(.cifar10, at: "/nonexistent/data"), split: .train),
                         mentions: ["/nonexistent/data", "get-data.sh cifar10"])
-        let empty = try temporaryDirectory(self)
+        let empty = try temporaryDirectory(for: self)
         assertDataError(try loadDataset(config(.mnist, at: empty), split: .test),
                         mentions: [empty + "/t10k-images-idx3-ubyte", "file not found", "IDX"])
         assertDataError(try loadDataset(config(.cifar10, at: empty), split: .test),
@@ -46,7 +47,7 @@ final class BadInputTests: XCTestCase {
         assertDataError(try loadDataset(config(.mnist, at: dir), split: .test),
                         mentions: [images, "2268 bytes", "expected 2368", "truncated"])
 
-        let gzipped = try temporaryDirectory(self)
+        let gzipped = try temporaryDirectory(for: self)
         let real = Paths.embeddedData + "/mnist/t10k-labels-idx1-ubyte.gz"
         try FileManager.default.copyItem(atPath: Paths.embeddedData + "/mnist/t10k-images-idx3-ubyte.gz",
                                          toPath: gzipped + "/t10k-images-idx3-ubyte.gz")

@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import MBTestSupport
 import XCTest
 @testable import MBData
 
@@ -145,7 +146,7 @@ final class CraftedFileTests: XCTestCase {
 
     /// End to end: an annotation naming a file outside the dataset, and lists that are not files.
     func testTinyImageNetFilesOutsideTheDatasetAreNotRead() throws {
-        let root = try temporaryDirectory(self)
+        let root = try temporaryDirectory(for: self)
         let dir = root + "/tiny-imagenet-200"
         try FileManager.default.copyItem(atPath: Paths.fixtures + "/tiny-imagenet-200", toPath: dir)
         try FileManager.default.copyItem(atPath: dir + "/val/images/val_0.JPEG", toPath: root + "/outside.JPEG")

@@ -40,14 +40,6 @@ func fixtureConfig(_ dataset: DatasetName, root: String = Paths.fixtures) -> Dat
     return config
 }
 
-/// A fresh temporary directory, removed when the test case ends.
-func temporaryDirectory(_ testCase: XCTestCase) throws -> String {
-    let path = NSTemporaryDirectory() + "mbdata-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    testCase.addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
-}
-
 func assertDataError(_ body: @autoclosure () throws -> some Any, mentions words: [String],
                      file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertThrowsError(try body(), file: file, line: line) { error in

@@ -1,6 +1,7 @@
 import Foundation
 import MBCore
 @testable import MBDeploy
+import MBTestSupport
 import XCTest
 
 /// An exported file that is damaged, changed, of another kind or assembled from another model is
@@ -12,7 +13,7 @@ final class BadExportTests: XCTestCase {
 
     func testDamagedChangedAndForeignFilesAreRefused() throws {
         var rng = SplitMix64(seed: 3)
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         let (_, model) = try randomExport(smallConfig(channels: 1, size: 28), rng: &rng)
         let good = dir + "/good.safetensors"
         try model.write(to: good)

@@ -5,6 +5,7 @@ import MBData
 @testable import MBDeploy
 import MBDistributed
 import MBTrain
+import MBTestSupport
 import XCTest
 
 /// The exported model against the trained one it came from: the format (bit order, folding),
@@ -25,7 +26,7 @@ final class ExportTests: XCTestCase {
     /// as measured; 1e-4 of the logits' scale allows that through a dozen layers. A wrong fold
     /// (a missing α is a factor 2-10 on a channel) or a misplaced column moves logits by O(1).
     func testExportedForwardEqualsTheTrainingForwardInEveryScope() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         var rng = SplitMix64(seed: 11)
         for (scope, compression, layers, k) in [(BinarizeScope.all, true, 2, 2), (.all, false, 3, 4), (.exceptStemHead, true, 3, 2),
                                                 (.modulated, false, 2, 2), (.none, true, 2, 4)] {
@@ -52,7 +53,7 @@ final class ExportTests: XCTestCase {
     /// one of the 10,000 test images as the checkpoint does, and its logits agree to float rounding
     /// (the folds of the scope test, 1e-6 relative, through logits of size about 10).
     func testTrainedModelPredictsEveryMNISTTestImageAsItsCheckpoint() throws {
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         let tree = try ConfigValue.parse(yaml: """
             model: {in_channels: 1, image_size: 28, classes: 10, widths: [8, 8, 16], layers: 2, k: 2, stem_channels: 8}
             data: {dataset: mnist, root: \(repositoryRoot)/data, flip: false, train_limit: 8192}

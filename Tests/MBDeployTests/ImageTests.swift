@@ -2,6 +2,7 @@ import Foundation
 import MBCore
 import MBData
 @testable import MBDeploy
+import MBTestSupport
 import XCTest
 
 /// Images for `predict`: the PNG decoder against pixels written by an independent encoder
@@ -55,7 +56,7 @@ final class ImageTests: XCTestCase {
     func testImagesTheModelCannotTakeAreRefusedWithASentence() throws {
         var rng = SplitMix64(seed: 2)
         let (_, model) = try randomExport(smallConfig(channels: 1, size: 28), rng: &rng)
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         let png = try Data(contentsOf: URL(fileURLWithPath: fixtures + "/digit-gray.png"))
         try png.prefix(png.count / 2).write(to: URL(fileURLWithPath: dir + "/truncated.png"))
         let jpeg = try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/Tests/MBDataTests/Fixtures/tiny-imagenet-200/val/images/val_0.JPEG"))

@@ -3,6 +3,7 @@ import MBCliqueNet
 import MBCore
 import MBData
 @testable import MBDeploy
+import MBTestSupport
 import XCTest
 
 /// mbc's inference from an exported file against `reference/export_reader.py`, an independent
@@ -16,25 +17,17 @@ import XCTest
 /// rounding too). Measured: at most 2.0e-7 of the largest logit over the three models below; the
 /// bound 1e-4 leaves a wide margin, while a misread layout moves logits by O(1) (reading the bits
 /// most significant first, tried on the reader: 3.2 and 1.25).
-final class ReferenceReaderTests: XCTestCase {
+final class ReferenceReaderTests: XCTestCase, CommandRunning {
     func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { throw XCTSkip("python3 cannot be started (\(error)); the reference reader needs it") }
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
+        guard let python = onPath("python3") else { throw XCTSkip("python3 is not on PATH; the reference reader needs it") }
+        return try run(python, arguments, timeout: 300)
     }
 
     func testNumPyReaderComputesMbcsLogitsFromTheFileAlone() throws {
         guard try python(["-c", "import numpy"]).status == 0 else {
             throw XCTSkip("NumPy is not installed (pip install numpy; .ci/run installs it); the reference reader needs it")
         }
-        let dir = try temporaryDirectory()
+        let dir = try temporaryDirectory(for: self)
         var rng = SplitMix64(seed: 21)
         var gray = smallConfig(channels: 1, size: 28)
         gray.widths = [8, 8, 16]

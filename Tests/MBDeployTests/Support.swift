@@ -4,17 +4,12 @@ import MBCore
 import MBData
 import MBDeploy
 
+/// The repository's root (data/, reference/, the MBDataTests fixtures).
 var repositoryRoot: String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
 
 var fixtures: String { URL(fileURLWithPath: #filePath).deletingLastPathComponent().path + "/Fixtures" }
-
-func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "mbc-export-test-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// A model of `config` with its seed-5 initialisation and random BatchNorm parameters and
 /// statistics (so every fold is exercised), and its export.

@@ -3,7 +3,7 @@ import MBCore
 import MBTestSupport
 import XCTest
 
-extension TrainingTests {
+final class StepProfileTests: XCTestCase {
     /// `Trainer.stepProfile` (used by `mbc-bench ddp`) times the five phases of a step and leaves
     /// the run bitwise unchanged.
     func testStepProfileTimesEachPhaseAndChangesNothing() throws {

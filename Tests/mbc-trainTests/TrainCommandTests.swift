@@ -5,9 +5,9 @@ import MBDistributed
 import MBTestSupport
 import XCTest
 
-/// The trainer end to end: `mpirun -np 2` kill-and-resume, learning on MNIST, sharded
-/// evaluation, foreign checkpoints, user errors.
-final class TrainingTests: XCTestCase, CommandRunning {
+/// `mbc-train` (train and eval) end to end as users run it: `mpirun -np 2` kill-and-resume and
+/// SIGTERM-and-resume, learning on MNIST, sharded evaluation, user errors.
+final class TrainCommandTests: XCTestCase, CommandRunning {
     /// A tiny model on 2,048 MNIST training images: 32 steps of 64 per epoch, SGDR cycles of 1 and
     /// 2 epochs = 96 steps, a checkpoint every epoch.
     func tinyConfig(in directory: String) throws -> String {
@@ -207,124 +207,5 @@ final class TrainingTests: XCTestCase, CommandRunning {
         XCTAssertTrue(r.output.contains("error: `optim.global_batch`"), r.output)
         XCTAssertTrue(r.output.contains("65"), r.output)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run"), "nothing is written before validation passes")
-    }
-
-    // MARK: in-process checkpoint checks (synthetic data, one process)
-
-    func testForeignTruncatedAndAlteredCheckpointsAreRefused() throws {
-        let dir = try temporaryDirectory(for: self)
-        let a = try syntheticTrainer(directory: dir + "/a")
-        XCTAssertEqual(try a.train(events: { _ in }), .finished(step: 4))
-        let path = CheckpointDirectory(runDirectory: dir + "/a").periodic(step: 4)
-        // The same architecture resumes.
-        let again = try syntheticTrainer(directory: dir + "/a2")
-        XCTAssertNil(try again.resume(from: path))
-        XCTAssertEqual(again.currentStep, 4)
-        // Another architecture is refused, naming the problem.
-        let b = try syntheticTrainer(widths: [4, 8], directory: dir + "/b")
-        XCTAssertThrowsError(try b.resume(from: path)) { XCTAssertTrue("\($0)".contains("another model configuration"), "\($0)") }
-        // A truncated file.
-        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        try bytes.prefix(bytes.count - 100).write(to: URL(fileURLWithPath: dir + "/truncated.safetensors"))
-        XCTAssertThrowsError(try again.resume(from: dir + "/truncated.safetensors")) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
-        // One byte of a tensor changed: the checksum catches it.
-        var altered = bytes
-        altered[altered.count - 5] ^= 0x40
-        try altered.write(to: URL(fileURLWithPath: dir + "/altered.safetensors"))
-        XCTAssertThrowsError(try again.resume(from: dir + "/altered.safetensors")) { XCTAssertTrue("\($0)".contains("checksum"), "\($0)") }
-    }
-
-    /// A non-finite loss stops before the update, names the step and keeps the checkpoints.
-    func testNonFiniteLossStopsBeforeTheUpdate() throws {
-        let dir = try temporaryDirectory(for: self)
-        let t = try syntheticTrainer(directory: dir)
-        XCTAssertEqual(try t.train(maxSteps: 2, events: { _ in }), .finished(step: 2))
-        let kept = CheckpointDirectory(runDirectory: dir).periodic(step: 2)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
-        // Poison one parameter: the next forward gives a NaN loss.
-        let p = t.model.parameters
-        p.values.pointer[p.infos.first { $0.group == "BatchNorm" }!.offset] = .nan
-        t.model.parametersChanged()
-        let before = t.replica
-        XCTAssertEqual(try t.train(events: { _ in }), .diverged(step: 2))
-        XCTAssertEqual(t.replica.parameters, before.parameters, "no update after a non-finite loss")
-        XCTAssertEqual(t.replica.momentum, before.momentum, "no update after a non-finite loss")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: kept))
-    }
-
-    func testStopRequestWritesACheckpointAndStopsAtAStepBoundary() throws {
-        let dir = try temporaryDirectory(for: self)
-        let t = try syntheticTrainer(directory: dir, stopSignal: StopSwitch(raisedFromStep: 1))
-        guard case .interrupted(let step, let checkpoint) = try t.train(events: { _ in }) else { return XCTFail("did not stop") }
-        XCTAssertEqual(step, 1)
-        XCTAssertEqual(checkpoint, CheckpointDirectory(runDirectory: dir).periodic(step: 1))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint))
-    }
-
-    /// The default stop signal is SIGINT/SIGTERM's flag.
-    func testInterruptSignalsReadTheSignalHandlersFlag() {
-        XCTAssertFalse(InterruptSignals().isRaised)
-        stopRequested = 1
-        defer { stopRequested = 0 }
-        XCTAssertTrue(InterruptSignals().isRaised)
-    }
-}
-
-/// A stop request raised from a given step on (the trainer reads it once per step); never when nil.
-final class StopSwitch: StopSignal {
-    let raisedFromStep: Int?
-    private var reads = 0
-
-    init(raisedFromStep: Int?) { self.raisedFromStep = raisedFromStep }
-
-    var isRaised: Bool {
-        reads += 1
-        return raisedFromStep.map { reads >= $0 } ?? false
-    }
-}
-
-/// The data and summary commands as a user runs them.
-final class CommandTests: XCTestCase, CommandRunning {
-    func testInspectDataPrintsTheSplitAsJSON() throws {
-        let r = try run(try binary(), ["inspect-data", "--config", "configs/quick.yaml", "--split", "test", "--json"],
-                        directory: repositoryRoot)
-        XCTAssertEqual(r.status, 0, r.output)
-        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
-        XCTAssertEqual(o["count"] as? Int, 10_000)
-        XCTAssertEqual(o["classes"] as? Int, 10)
-        // Independent values: NumPy over t10k-images-idx3-ubyte (see MBDataTests.ReaderTests).
-        XCTAssertEqual((o["pixel_sum"] as? NSNumber)?.int64Value, 264_923_200)
-        XCTAssertEqual((o["label_histogram"] as? [Int])?.reduce(0, +), 10_000)
-        let missing = try run(try binary(), ["inspect-data", "--config", "configs/quick.yaml", "--data-root", "/nonexistent"],
-                              directory: repositoryRoot)
-        XCTAssertEqual(missing.status, 2, missing.output)
-        XCTAssertTrue(missing.output.hasPrefix("error: /nonexistent"), missing.output)
-    }
-
-    func testSummaryJSONCountsTheDefaultModel() throws {
-        let r = try run(try binary(), ["summary", "--config", "configs/cifar10-k4.yaml", "--json"], directory: repositoryRoot)
-        XCTAssertEqual(r.status, 0, r.output)
-        let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [String: Any], r.output)
-        XCTAssertEqual(o["parameters"] as? Int, 1_370_944)   // reference/param_count.py, compression on
-        XCTAssertEqual((o["binary_parameters"] as? Int).map { $0 + (o["float_parameters"] as? Int ?? 0) }, 1_370_944)
-    }
-}
-
-/// The output of a running process, collected from its pipe's handler thread.
-final class Transcript: @unchecked Sendable {
-    private let lock = NSLock()
-    private var collected = ""
-
-    var text: String {
-        lock.lock(); defer { lock.unlock() }
-        return collected
-    }
-
-    /// Appends `chunk`; true when `marker` appears for the first time.
-    func append(_ chunk: String, watchingFor marker: String) -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        let before = collected.contains(marker)
-        collected += chunk
-        return !before && collected.contains(marker)
     }
 }

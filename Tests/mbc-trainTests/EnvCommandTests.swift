@@ -1,5 +1,6 @@
 import Foundation
 import MBCore
+import MBTestSupport
 import XCTest
 
 /// Runs the built `mbc-train env`, alone and under `mpirun -np 2`.

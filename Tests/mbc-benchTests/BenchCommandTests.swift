@@ -1,11 +1,10 @@
 import Foundation
+import MBTestSupport
 import XCTest
 
-/// Runs the built `mbc-bench` (beside `mbc-train`): its command line, and a tiny `ddp` run.
+/// Runs the built `mbc-bench`: its command line, and a tiny `ddp` run.
 final class BenchCommandTests: XCTestCase, CommandRunning {
-    func bench() throws -> String {
-        URL(fileURLWithPath: try binary()).deletingLastPathComponent().appendingPathComponent("mbc-bench").path
-    }
+    func bench() throws -> String { try builtExecutable("mbc-bench") }
 
     func testBadOptionsGetOneLineAndExitCode2() throws {
         let bench = try bench()

@@ -4,7 +4,7 @@ import MBTestSupport
 import XCTest
 
 /// `mbc-train report --paper`: each run beside the paper's result for its dataset and model.
-final class ReportTests: XCTestCase, CommandRunning {
+final class ReportCommandTests: XCTestCase, CommandRunning {
     /// A run directory with a shipped config as its config.yaml and one evaluation per top-1.
     func makeRun(_ dir: String, config: String, top1: [Double], top5: Double = 0.99) throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

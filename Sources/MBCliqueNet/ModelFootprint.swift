@@ -3,7 +3,7 @@
 /// machine is refused with its estimate before anything is built.
 ///
 /// The parameter count is exact (docs/MODEL.md section 10). The rest was measured (peak resident
-/// memory of one training step and evaluation, 15 configurations; ModelFootprintTests checks a few):
+/// memory of one training step and evaluation, 15 configurations; BadConfigTests checks the count):
 /// a training process holds about 11 floats per parameter (values, gradients, momentum, the sign
 /// caches, and the copies a checkpoint makes while it is written), and per image of the batch
 /// every feature map with its gradient, and the modulated convolutions' kept GEMM output.

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Glibc
+import MBBase
 
 /// An OpenBLAS kernel set: the name `OPENBLAS_CORETYPE` takes and `openblas_get_corename`
 /// reports, and the CPU features its code needs.
@@ -67,9 +68,9 @@ public struct BLASChoice: Equatable, Sendable {
     }
 }
 
-public struct BLASLoadError: Error, CustomStringConvertible {
-    public let description: String
-    init(_ description: String) { self.description = description }
+public struct BLASLoadError: MessageError {
+    public let message: String
+    init(_ message: String) { self.message = message }
 }
 
 /// A loaded BLAS library, as the kernel choice sees it (`OpenBLASLibrary`, or a stand-in in tests).

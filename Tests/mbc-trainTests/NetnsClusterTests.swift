@@ -103,16 +103,26 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
         for (name, t) in ta { XCTAssertEqual(t.bytes, tb[name]?.bytes, "\(name) differs between one host and two") }
     }
 
-    /// Host 2's link goes down mid-run: host 1's rank and mpirun end within a bounded time (the
-    /// script's TCP keepalive defaults; measured 6 to 7 s) saying a daemon was lost; every
-    /// checkpoint left is whole, and `--resume auto` on a fresh cluster continues from the newest.
-    func testACutLinkEndsTheRunSoonAndTheRunResumes() throws {
-        try requireNamespaces()
-        let binary = try binary(), dir = try temporaryDirectory(for: self)
-        let config = try syntheticConfig(in: dir, epochs: 400)   // far longer than the test waits
-        let runDir = dir + "/cut"
-        let (process, pipe) = makeProcess(script, ["2", "--", binary, "train", "--config", config, "--run-dir", runDir],
-                                          environment: ["OPENBLAS_NUM_THREADS": "1"])
+    /// A cluster run of the script with `arguments` in the background, once it has reported step
+    /// 20; a watchdog ends it after 120 s.
+    struct BackgroundRun {
+        let process: Process, pipe: Pipe, watchdog: DispatchWorkItem
+        let transcript: Transcript
+        /// The prefix of the namespaces, as the script announced it.
+        let prefix: String
+
+        /// Waits for the run's end: its exit status and the seconds from `start` to its end.
+        func wait(from start: Date) -> (status: Int32, seconds: Double) {
+            process.waitUntilExit()
+            let seconds = Date().timeIntervalSince(start)
+            pipe.fileHandleForReading.readabilityHandler = nil
+            watchdog.cancel()
+            return (process.terminationStatus, seconds)
+        }
+    }
+
+    func startedAtStep20(_ arguments: [String]) throws -> BackgroundRun {
+        let (process, pipe) = makeProcess(script, arguments, environment: ["OPENBLAS_NUM_THREADS": "1"])
         let transcript = Transcript()
         let stepped = DispatchSemaphore(value: 0)
         pipe.fileHandleForReading.readabilityHandler = { handle in
@@ -121,26 +131,40 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
         try process.run()
         let watchdog = DispatchWorkItem { process.terminate() }
         DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
-        defer { watchdog.cancel() }
         XCTAssertEqual(stepped.wait(timeout: .now() + 60), .success, "no step 20:\n\(transcript.text)")
         let started = transcript.text
         let prefix = try XCTUnwrap(started.range(of: #"namespaces mbc[0-9]+"#, options: .regularExpression)
             .map { String(started[$0].dropFirst("namespaces ".count)) }, started)
-        let cut = try run("/bin/sh", ["-c", "PATH=$PATH:/usr/sbin:/sbin ip -n \(prefix)-host2 link set eth0 down"], timeout: 20)
+        return BackgroundRun(process: process, pipe: pipe, watchdog: watchdog, transcript: transcript, prefix: prefix)
+    }
+
+    /// The newest checkpoint left in `runDirectory`, once every one there passed its checksum.
+    func newestOfWholeCheckpoints(in runDirectory: String, _ transcript: String) throws -> (step: Int, path: String) {
+        let left = CheckpointDirectory(runDirectory: runDirectory).all()
+        for checkpoint in left { XCTAssertNoThrow(try Checkpoint.verified(checkpoint.path), checkpoint.path) }
+        return try XCTUnwrap(left.last, "no checkpoint left:\n\(transcript)")
+    }
+
+    /// Host 2's link goes down mid-run: host 1's rank and mpirun end within a bounded time (the
+    /// script's TCP keepalive defaults; measured 6 to 7 s) saying a daemon was lost; every
+    /// checkpoint left passes its checksum, and `--resume auto` on a fresh cluster continues from
+    /// the newest.
+    func testACutLinkEndsTheRunSoonAndTheRunResumes() throws {
+        try requireNamespaces()
+        let binary = try binary(), dir = try temporaryDirectory(for: self)
+        let config = try syntheticConfig(in: dir, epochs: 400)   // far longer than the test waits
+        let runDir = dir + "/cut"
+        let cluster = try startedAtStep20(["2", "--", binary, "train", "--config", config, "--run-dir", runDir])
+        let transcript = cluster.transcript
+        let cut = try run("/bin/sh", ["-c", "PATH=$PATH:/usr/sbin:/sbin ip -n \(cluster.prefix)-host2 link set eth0 down"], timeout: 20)
         XCTAssertEqual(cut.status, 0, cut.output)
-        let cutAt = Date()
-        process.waitUntilExit()
-        let took = Date().timeIntervalSince(cutAt)
-        pipe.fileHandleForReading.readabilityHandler = nil
-        XCTAssertNotEqual(process.terminationStatus, 0, transcript.text)
+        let (status, took) = cluster.wait(from: Date())
+        XCTAssertNotEqual(status, 0, transcript.text)
         XCTAssertLessThan(took, 30, "the run took \(took) s to end after the cut:\n\(transcript.text)")
         XCTAssertTrue(transcript.text.contains("lost communication with a remote daemon"), transcript.text)
         assertTornDown(transcript.text)
 
-        let left = CheckpointDirectory(runDirectory: runDir).all()
-        XCTAssertFalse(left.isEmpty, transcript.text)
-        for checkpoint in left { XCTAssertNoThrow(try SafeTensors(contentsOf: checkpoint.path), checkpoint.path) }
-        let newest = try XCTUnwrap(left.last)
+        let newest = try newestOfWholeCheckpoints(in: runDir, transcript.text)
         let resumed = try run(script, ["2", "--", binary, "train", "--config", config, "--run-dir", runDir,
                                        "--resume", "auto", "--max-steps", String(newest.step + 4)],
                               timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
@@ -148,5 +172,57 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
         XCTAssertTrue(resumed.output.contains("resumed from \(runDir)/checkpoints/"), resumed.output)
         XCTAssertTrue(resumed.output.contains("at step \(newest.step)"), resumed.output)
         XCTAssertTrue(resumed.output.contains("finished at step \(newest.step + 4)"), resumed.output)
+    }
+
+    /// Host 2's rank is killed (SIGKILL) mid-run: host 1's rank and mpirun end within a bounded
+    /// time, mpirun naming the rank, its host and the signal; every checkpoint left passes its
+    /// checksum, and `--resume auto` as 2 ranks on one host ends with every tensor bitwise equal
+    /// to the same run left uninterrupted.
+    func testAKilledRankEndsTheRunSoonAndTheResumeIsBitwise() throws {
+        try requireNamespaces()
+        let binary = try binary(), mpirun = try mpirun(), dir = try temporaryDirectory(for: self)
+        let config = try syntheticConfig(in: dir, epochs: 400)   // the runs stop at --max-steps
+        let lastStep = 320
+        let oneHost = ["-np", "2", "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"]
+        let train = [binary, "train", "--config", config, "--max-steps", String(lastStep)]
+        let straight = try run(mpirun, oneHost + train + ["--run-dir", dir + "/straight"],
+                               timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(straight.status, 0, straight.output)
+
+        let runDir = dir + "/killed"
+        let cluster = try startedAtStep20(["2", "--"] + train + ["--run-dir", runDir])
+        let transcript = cluster.transcript
+        // The rank is the process of host 2 whose executable is mbc-train (the others there are
+        // the agent's shell and Open MPI's daemon).
+        let kill = try run("/bin/sh", ["-c", """
+            PATH=$PATH:/usr/sbin:/sbin
+            for p in $(ip netns pids \(cluster.prefix)-host2); do
+                case "$(readlink /proc/$p/exe)" in */mbc-train) kill -KILL $p && echo "killed $p" ;; esac
+            done
+            true
+            """], timeout: 20)
+        let killedAt = Date()
+        XCTAssertTrue(kill.output.hasPrefix("killed "), "no rank of host 2 to kill: \(kill.output)")
+        let (status, took) = cluster.wait(from: killedAt)
+        XCTAssertNotEqual(status, 0, transcript.text)
+        XCTAssertLessThan(took, 30, "the run took \(took) s to end after the kill:\n\(transcript.text)")
+        print("NetnsClusterTests: the run ended \(String(format: "%.2f", took)) s after host 2's rank was killed, status \(status)")
+        XCTAssertTrue(transcript.text.contains("rank 1 with PID"), transcript.text)
+        XCTAssertTrue(transcript.text.contains("on node mbc-host2 exited on signal 9 (Killed)"), transcript.text)
+        assertTornDown(transcript.text)
+
+        let newest = try newestOfWholeCheckpoints(in: runDir, transcript.text)
+        XCTAssertLessThan(newest.step, lastStep, "the kill came after the run's end:\n\(transcript.text)")
+        let resumed = try run(mpirun, oneHost + train + ["--run-dir", runDir, "--resume", "auto"],
+                              timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("at step \(newest.step)"), resumed.output)
+        XCTAssertTrue(resumed.output.contains("finished at step \(lastStep)"), resumed.output)
+        let a = try SafeTensors(contentsOf: CheckpointDirectory(runDirectory: dir + "/straight").periodic(step: lastStep)).tensors
+        let b = try SafeTensors(contentsOf: CheckpointDirectory(runDirectory: runDir).periodic(step: lastStep)).tensors
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        XCTAssertNotNil(a["ranks.running_statistics"])
+        XCTAssertGreaterThan(a.count, 50)
+        for (name, t) in a { XCTAssertEqual(t.bytes, b[name]?.bytes, "\(name) differs after the kill and resume") }
     }
 }

@@ -80,27 +80,42 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
     /// A small synthetic run of 16 steps as 2 ranks on 2 netns hosts (TCP) and as 2 ranks on one
     /// host (shared memory): every tensor of the final checkpoint is bitwise the same.
     func testTwoHostsTrainBitwiseLikeTwoRanksOnOneHost() throws {
+        try assertHostsTrainBitwiseLikeRanksOnOneHost(2)
+    }
+
+    /// The same with 4 hosts of one rank each against 4 ranks on one host (8 images per rank).
+    func testFourHostsTrainBitwiseLikeFourRanksOnOneHost() throws {
+        try assertHostsTrainBitwiseLikeRanksOnOneHost(4)
+    }
+
+    /// A 16-step synthetic run as `hosts` ranks on as many netns hosts and on one host.
+    func assertHostsTrainBitwiseLikeRanksOnOneHost(_ hosts: Int, file: StaticString = #filePath, line: UInt = #line) throws {
         try requireNamespaces()
         let binary = try binary(), dir = try temporaryDirectory(for: self)
         let config = try syntheticConfig(in: dir, epochs: 2)
         let train = [binary, "train", "--config", config]
-        let oneHost = try run(try mpirun(), ["-np", "2", "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + train + ["--run-dir", dir + "/one"],
+        let oneHost = try run(try mpirun(), ["-np", String(hosts), "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS=1"] + train + ["--run-dir", dir + "/one"],
                               timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
-        XCTAssertEqual(oneHost.status, 0, oneHost.output)
-        let twoHosts = try run(script, ["2", "--"] + train + ["--run-dir", dir + "/two"],
-                               timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
-        XCTAssertEqual(twoHosts.status, 0, twoHosts.output)
-        assertTornDown(twoHosts.output)
+        XCTAssertEqual(oneHost.status, 0, oneHost.output, file: file, line: line)
+        let manyHosts = try run(script, [String(hosts), "--"] + train + ["--run-dir", dir + "/hosts"],
+                                timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(manyHosts.status, 0, manyHosts.output, file: file, line: line)
+        assertTornDown(manyHosts.output, file: file, line: line)
 
-        let a = try XCTUnwrap(CheckpointDirectory(runDirectory: dir + "/one").all().last, oneHost.output)
-        let b = try XCTUnwrap(CheckpointDirectory(runDirectory: dir + "/two").all().last, twoHosts.output)
-        XCTAssertEqual(a.step, 16, oneHost.output)
-        XCTAssertEqual(b.step, 16, twoHosts.output)
-        let ta = try SafeTensors(contentsOf: a.path).tensors, tb = try SafeTensors(contentsOf: b.path).tensors
-        XCTAssertEqual(Set(ta.keys), Set(tb.keys))
-        XCTAssertNotNil(ta["ranks.running_statistics"])
-        XCTAssertGreaterThan(ta.count, 50)
-        for (name, t) in ta { XCTAssertEqual(t.bytes, tb[name]?.bytes, "\(name) differs between one host and two") }
+        let a = try XCTUnwrap(CheckpointDirectory(runDirectory: dir + "/one").all().last, oneHost.output, file: file, line: line)
+        let b = try XCTUnwrap(CheckpointDirectory(runDirectory: dir + "/hosts").all().last, manyHosts.output, file: file, line: line)
+        XCTAssertEqual(a.step, 16, oneHost.output, file: file, line: line)
+        XCTAssertEqual(b.step, 16, manyHosts.output, file: file, line: line)
+        let fa = try SafeTensors(contentsOf: a.path), fb = try SafeTensors(contentsOf: b.path)
+        XCTAssertEqual(fa.metadata["world_size"], String(hosts), file: file, line: line)
+        XCTAssertEqual(fb.metadata["world_size"], String(hosts), file: file, line: line)
+        let ta = fa.tensors, tb = fb.tensors
+        XCTAssertEqual(Set(ta.keys), Set(tb.keys), file: file, line: line)
+        XCTAssertNotNil(ta["ranks.running_statistics"], file: file, line: line)
+        XCTAssertGreaterThan(ta.count, 50, file: file, line: line)
+        for (name, t) in ta {
+            XCTAssertEqual(t.bytes, tb[name]?.bytes, "\(name) differs between one host and \(hosts)", file: file, line: line)
+        }
     }
 
     /// A cluster run of the script with `arguments` in the background, once it has reported step

@@ -12,6 +12,9 @@ Evaluation: one process, `--eval-threads` threads, eval mode, `torch.no_grad()`,
 `--eval-batch`, over `--eval-images` synthetic images, median of `--eval-repeats` passes after one
 warm-up batch.
 
+`--eval-only` skips the training (the train_* keys are null, per_rank empty): PyTorch's side of
+the exported-model comparison in BENCHMARKS.md, run between `mbc-bench deploy` rounds.
+
 Peak resident memory: `resource.getrusage(RUSAGE_SELF).ru_maxrss` of each training rank and of
 the evaluation process. Prints one JSON line (the keys of `mbc-bench ddp`'s line).
 
@@ -133,19 +136,22 @@ def main():
     p.add_argument("--eval-batch", type=int, default=256)
     p.add_argument("--eval-threads", type=int, default=2)
     p.add_argument("--eval-repeats", type=int, default=1, help="0 skips the evaluation")
+    p.add_argument("--eval-only", action="store_true", help="skip the training, evaluate only")
     args = p.parse_args()
     args.widths = [int(w) for w in args.model.split("-")]
     if args.global_batch % args.ranks:
         sys.exit(f"--global-batch {args.global_batch} is not divisible by --ranks {args.ranks}")
 
-    per_rank, step_seconds = train(args)
+    if args.eval_only and args.eval_repeats < 1:
+        sys.exit("--eval-only needs --eval-repeats >= 1")
+    per_rank, step_seconds = ([], None) if args.eval_only else train(args)
     eval_ips, eval_rss = evaluate(args) if args.eval_repeats > 0 else (None, None)
     print(json.dumps({
         "side": "pytorch", "model": args.model, "k": args.k, "ranks": args.ranks,
         "global_batch": args.global_batch, "warmup": args.warmup, "steps": args.steps,
-        "train_images_per_second": round(args.global_batch * args.steps / sum(step_seconds), 2),
-        "train_images_per_second_median_step": round(args.global_batch / statistics.median(step_seconds), 2),
-        "train_step_seconds": [round(s, 4) for s in step_seconds],
+        "train_images_per_second": None if step_seconds is None else round(args.global_batch * args.steps / sum(step_seconds), 2),
+        "train_images_per_second_median_step": None if step_seconds is None else round(args.global_batch / statistics.median(step_seconds), 2),
+        "train_step_seconds": None if step_seconds is None else [round(s, 4) for s in step_seconds],
         "eval_images": args.eval_images, "eval_batch": args.eval_batch, "eval_threads": args.eval_threads,
         "eval_images_per_second": None if eval_ips is None else round(eval_ips, 2),
         "eval_peak_rss_mib": None if eval_rss is None else round(eval_rss, 1),

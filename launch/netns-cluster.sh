@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Several hosts on this machine: launch/netns-cluster.sh N [--slots K] [mpirun options...] -- COMMAND...
+# Several hosts on this machine: launch/netns-cluster.sh N [--slots K] [--tc QDISC] [mpirun options...] -- COMMAND...
 #   launch/netns-cluster.sh 2 -- .build/release/mbc-train env
 #   launch/netns-cluster.sh 3 --slots 2 -- .build/release/mbc-train train --config configs/quick.yaml
+#   launch/netns-cluster.sh 2 --tc 'tbf rate 1gbit burst 1mb latency 100ms' -- .build/release/mbc-bench ddp
 # Builds N test hosts, runs COMMAND under `mpirun --hostfile` with K ranks (default 1) on each,
 # then removes the hosts again, also when COMMAND fails or the script is interrupted.
 #
@@ -12,13 +13,15 @@
 # shared memory, even between ranks of one host) and starts the daemons of hosts 2..N through its
 # rsh launcher, whose agent here is a small script that enters the host's namespaces (no sshd).
 # mpirun runs on host 1. The hosts share this machine's file system, so paths stay valid.
+# --tc QDISC shapes every link: `tc qdisc add dev D root QDISC` on both of its ends (eth0 in the
+# host and its port on the bridge), so traffic each way passes it; e.g. tbf for a link rate.
 # Needs root, iproute2 (`ip netns`) and util-linux's unshare. While COMMAND runs, the environment
 # variable MBC_NETNS_PREFIX names the namespaces (PREFIX-host1 ... PREFIX-hostN, PREFIX-bridge),
 # so a test can, say, cut a host's link: ip -n PREFIX-host2 link set eth0 down.
 # Exit status: COMMAND's (mpirun's); 2 for bad usage; 130 when interrupted.
 set -euo pipefail
 me=launch/netns-cluster.sh
-usage() { echo "usage: $me N [--slots K] [mpirun options...] -- COMMAND... (N hosts, K ranks on each)" >&2; exit 2; }
+usage() { echo "usage: $me N [--slots K] [--tc QDISC] [mpirun options...] -- COMMAND... (N hosts, K ranks on each)" >&2; exit 2; }
 fail() { echo "$me: $*" >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
@@ -26,6 +29,7 @@ hosts=$1; shift
 case "$hosts" in ''|*[!0-9]*) fail "the number of hosts must be a whole number from 1 to 200, not '$hosts'" ;; esac
 [ "$hosts" -ge 1 ] && [ "$hosts" -le 200 ] || fail "the number of hosts must be a whole number from 1 to 200, not '$hosts'"
 slots=1
+qdisc=""
 mpi_args=()
 np=""
 # The hosts share this machine's cores, and each would bind its first rank to core 0: no binding.
@@ -34,6 +38,8 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     case "$1" in
         --slots) [ $# -ge 2 ] || usage; slots=$2; shift 2
                  case "$slots" in ''|0|*[!0-9]*) fail "--slots takes a number of ranks per host, not '$slots'" ;; esac ;;
+        --tc) [ $# -ge 2 ] || usage; qdisc=$2; shift 2
+              [ -n "$qdisc" ] || fail "--tc takes a qdisc and its parameters, e.g. 'tbf rate 1gbit burst 1mb latency 100ms'" ;;
         -np|-n) [ $# -ge 2 ] || usage; np=$2; shift 2 ;;
         --bind-to|-bind-to) [ $# -ge 2 ] || usage; bind=$2; shift 2 ;;
         *) mpi_args+=("$1"); shift ;;
@@ -45,6 +51,7 @@ shift
 command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || fail "needs iproute2's 'ip netns' (apt-get install iproute2)"
 command -v unshare >/dev/null || fail "needs unshare (util-linux)"
 mpirun=$(command -v mpirun) || fail "needs mpirun (apt-get install openmpi-bin)"
+[ -z "$qdisc" ] || command -v tc >/dev/null || fail "--tc needs iproute2's tc"
 [ -n "$np" ] || np=$((hosts * slots))
 
 # Names unique to this run, so clusters started at the same time do not meet.
@@ -101,6 +108,12 @@ for k in $(seq 1 "$hosts"); do
     ip -n "$ns" link set lo up
     ip -n "$ns" addr add "$subnet.$k/24" dev eth0
     ip -n "$ns" link set eth0 up
+    if [ -n "$qdisc" ]; then
+        # shellcheck disable=SC2086
+        ip netns exec "$ns" tc qdisc add dev eth0 root $qdisc || fail "tc refused the qdisc '$qdisc' (above)"
+        # shellcheck disable=SC2086
+        ip netns exec "$bridge_ns" tc qdisc add dev "port$k" root $qdisc || fail "tc refused the qdisc '$qdisc' (above)"
+    fi
     echo "mbc-host$k slots=$slots" >>"$work/hostfile"
 done
 
@@ -128,7 +141,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 MBC_NETNS_PREFI
 export OMPI_MCA_oob_tcp_keepalive_time=${OMPI_MCA_oob_tcp_keepalive_time:-3}
 export OMPI_MCA_oob_tcp_keepalive_intvl=${OMPI_MCA_oob_tcp_keepalive_intvl:-1}
 export OMPI_MCA_oob_tcp_keepalive_probes=${OMPI_MCA_oob_tcp_keepalive_probes:-3}
-echo "$me: $hosts host(s) (mbc-host1..mbc-host$hosts at $subnet.1..$subnet.$hosts, namespaces $prefix-host*), $np ranks" >&2
+echo "$me: $hosts host(s) (mbc-host1..mbc-host$hosts at $subnet.1..$subnet.$hosts, namespaces $prefix-host*), $np ranks${qdisc:+, links: $qdisc}" >&2
 # mpirun on host 1, in that host's namespaces like everything else there.
 ip netns exec "$prefix-host1" unshare --uts sh -c 'hostname mbc-host1 && exec "$@"' sh \
     "$mpirun" -np "$np" --bind-to "$bind" --hostfile "$work/hostfile" \

@@ -118,6 +118,40 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
         }
     }
 
+    /// A slow link only makes the run slower: the 16-step run of 2 hosts whose links are shaped by
+    /// tc (tbf, 2 Mbit/s each way; about 28 KB of gradients a step) ends bitwise equal to the same
+    /// run on unshaped links, and takes longer. tc netem (delay, loss) is not in this sandbox's
+    /// kernel; docs/SCALING.md says so.
+    func testASlowLinkOnlyMakesTheRunSlower() throws {
+        try requireNamespaces()
+        let tbf = try run("/bin/sh", ["-c", "PATH=$PATH:/usr/sbin:/sbin; n=mbc-tbf-$$; ip netns add $n && "
+                                             + "ip -n $n link add d0 type veth peer name d1 && ip netns exec $n tc qdisc add dev d0 root tbf rate 2mbit burst 16kb latency 2s; "
+                                             + "s=$?; ip netns del $n; exit $s"], timeout: 20)
+        guard tbf.status == 0 else { throw XCTSkip("tc's tbf qdisc is not available here: \(tbf.output)") }
+        let binary = try binary(), dir = try temporaryDirectory(for: self)
+        let config = try syntheticConfig(in: dir, epochs: 2)
+        func timed(_ options: [String], _ name: String) throws -> (seconds: Double, output: String) {
+            let started = Date()
+            let result = try run(script, ["2"] + options + ["--", binary, "train", "--config", config, "--run-dir", dir + "/" + name],
+                                 timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
+            let seconds = Date().timeIntervalSince(started)
+            XCTAssertEqual(result.status, 0, result.output)
+            assertTornDown(result.output)
+            return (seconds, result.output)
+        }
+        let fast = try timed([], "fast")
+        let slow = try timed(["--tc", "tbf rate 2mbit burst 16kb latency 2s"], "slow")
+        print("NetnsClusterTests: 16 steps on 2 hosts, unshaped links \(String(format: "%.2f", fast.seconds)) s, "
+              + "tbf 2 Mbit/s links \(String(format: "%.2f", slow.seconds)) s")
+        XCTAssertTrue(slow.output.contains("links: tbf rate 2mbit"), slow.output)
+        XCTAssertGreaterThan(slow.seconds, fast.seconds + 1, "the shaped run was not slower:\n\(slow.output)")
+        let a = try SafeTensors(contentsOf: CheckpointDirectory(runDirectory: dir + "/fast").periodic(step: 16)).tensors
+        let b = try SafeTensors(contentsOf: CheckpointDirectory(runDirectory: dir + "/slow").periodic(step: 16)).tensors
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        XCTAssertGreaterThan(a.count, 50)
+        for (name, t) in a { XCTAssertEqual(t.bytes, b[name]?.bytes, "\(name) differs between the shaped and unshaped links") }
+    }
+
     /// A cluster run of the script with `arguments` in the background, once it has reported step
     /// 20; a watchdog ends it after 120 s.
     struct BackgroundRun {

@@ -6,12 +6,15 @@ import PackageDescription
 let fastSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 // The sign lookup-table kernels need 256-bit vectors, which the portable x86-64 baseline lacks:
-// MBSignGEMM alone is built for Haswell-class CPUs, and MBCore calls it only after checking the
-// CPU (WeightMatrix.lookupTablesAvailable), so the binaries still run on any x86-64.
+// MBSignGEMM is built for Haswell-class CPUs (AVX2), MBSignGEMM512 inlines the same kernel built
+// for Skylake-AVX512-class CPUs (AVX-512), and MBCore calls each only after checking the CPU
+// (WeightMatrix.signTableKernels), so the binaries still run on any x86-64.
 #if arch(x86_64)
 let haswellSettings: [SwiftSetting] = fastSettings + [.unsafeFlags(["-target-cpu", "haswell"])]
+let avx512Settings: [SwiftSetting] = fastSettings + [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
 let haswellSettings: [SwiftSetting] = fastSettings
+let avx512Settings: [SwiftSetting] = fastSettings
 #endif
 
 let package = Package(
@@ -37,7 +40,8 @@ let package = Package(
         // What every target shares: the one-message error shape, the FNV-1a hash, the console table.
         .target(name: "MBBase"),
         .target(name: "MBSignGEMM", swiftSettings: haswellSettings),
-        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM"], swiftSettings: fastSettings),
+        .target(name: "MBSignGEMM512", dependencies: ["MBSignGEMM"], swiftSettings: avx512Settings),
+        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM", "MBSignGEMM512"], swiftSettings: fastSettings),
         .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBBase", "MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
         .target(name: "MBDistributed", dependencies: ["MBBase", "CMPI", "CSystem", "MBCore"], swiftSettings: fastSettings),
@@ -59,13 +63,13 @@ let package = Package(
         // (the process runner, finite differences, temporary directories); it is not shipped.
         .target(name: "MBTestSupport", dependencies: ["MBBase", "MBCore"], path: "Tests/MBTestSupport"),
         .testTarget(name: "MBBaseTests", dependencies: ["MBBase"]),
-        .testTarget(name: "MBSignGEMMTests", dependencies: ["MBSignGEMM", "MBCore"]),
+        .testTarget(name: "MBSignGEMMTests", dependencies: ["MBSignGEMM", "MBSignGEMM512", "MBCore"]),
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"],
                     exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).
         .testTarget(name: "MBDataTests", dependencies: ["MBData", "MBTestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "MBDistributedTests", dependencies: ["MBDistributed"]),
+        .testTarget(name: "MBDistributedTests", dependencies: ["MBDistributed", "MBCore"]),
         .testTarget(name: "MBTrainTests", dependencies: ["MBTrain", "MBDistributed", "MBTestSupport"], exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDeployTests/Fixtures, made by make_images.py).
         .testTarget(name: "MBDeployTests", dependencies: ["MBDeploy", "MBTrain", "MBCliqueNet", "MBData", "MBDistributed", "MBTestSupport"],

@@ -19,6 +19,18 @@ static inline int mbc_cpu_runs_haswell_code(void) {
 #endif
 }
 
+// 1 if this x86-64 CPU (and its OS, which must save the 512-bit state) runs x86-64-v4 code:
+// Haswell's set plus AVX-512 F, BW, CD, DQ and VL, what `-target-cpu x86-64-v4` builds
+// MBSignGEMM512 for (Intel Skylake-SP and later Xeons, AMD Zen 4 and later).
+static inline int mbc_cpu_runs_x86_64_v4_code(void) {
+#if defined(__x86_64__)
+    return mbc_cpu_runs_haswell_code() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+    return 0;
+#endif
+}
+
 // The CPU features that decide which OpenBLAS kernels mbc asks for (MBCore.CPUFeatures has the
 // same bits). The AVX-512 bits are set only when the OS saves the 512-bit state too.
 enum {

@@ -10,10 +10,10 @@ public struct RankInfo: Equatable {
     public var blasThreads: Int
     /// The OpenBLAS kernels in use and who chose them (`BLASChoice.summary`).
     public var blasCore: String
-    /// Whether the CPU runs the sign lookup-table kernels (AVX2; else the binary products use OpenBLAS).
-    public var signTables: Bool
+    /// The sign lookup-table build the binary products use and who chose it (`SignTableKernels.inUse`).
+    public var signTables: String
 
-    public init(host: String, cpuSet: String, blasThreads: Int, blasCore: String, signTables: Bool) {
+    public init(host: String, cpuSet: String, blasThreads: Int, blasCore: String, signTables: String) {
         self.host = host
         self.cpuSet = cpuSet
         self.blasThreads = blasThreads
@@ -25,12 +25,12 @@ public struct RankInfo: Equatable {
     /// kernels, and whether its CPU runs the sign lookup tables (the check `MBCore.WeightMatrix` makes).
     public static func current() -> RankInfo {
         RankInfo(host: hostName(), cpuSet: cpuAffinity(), blasThreads: BLASThreads.count, blasCore: OpenBLAS.summary,
-                 signTables: mbc_cpu_runs_haswell_code() != 0)
+                 signTables: SignTableKernels.inUse.summary)
     }
 
     /// One line, as sent to rank 0 and printed there.
     public var line: String {
-        "host \(host), cpus \(cpuSet), blas threads \(blasThreads), blas kernels \(blasCore), sign tables \(signTables ? "avx2" : "off (no AVX2: OpenBLAS)")"
+        "host \(host), cpus \(cpuSet), blas threads \(blasThreads), blas kernels \(blasCore), sign tables \(signTables)"
     }
 }
 

@@ -8,17 +8,20 @@
 /// FMAs. `mbc-bench gemm` times it against OpenBLAS sgemm on the layer shapes (BENCHMARKS.md,
 /// "Sign lookup tables against sgemm"). The sums are exact up to float rounding in another order than a GEMM's.
 ///
-/// This module is compiled for Haswell-class x86-64 (AVX2, FMA, BMI2: see Package.swift): call it
-/// only where `MBCore.WeightMatrix.lookupTablesAvailable` says the CPU has those.
+/// A row of the table is one `SIMD16<Float>`: two 256-bit vectors where this module is compiled
+/// (Haswell-class x86-64: AVX2, FMA, BMI2; see Package.swift), one 512-bit vector in
+/// `MBSignGEMM512`, which inlines the same kernel (`product`) compiled for AVX-512. Call
+/// `multiply` only where `MBCore.WeightMatrix` says the CPU runs Haswell code, and
+/// `multiplyAVX512` only where it runs AVX-512 code.
 public final class SignMatrix {
-    /// Columns of X per table: two 8-float vectors.
+    /// Columns of X per table: one `SIMD16<Float>`.
     public static let tileWidth = 16
     public let rows: Int
     public let columns: Int
-    private let groups: Int                            // ⌈K/4⌉
-    private let offsets: UnsafeMutablePointer<Int32>   // (M, groups): (g·16 + code)·16, where row r's table entry starts
-    private let table: UnsafeMutablePointer<Float>     // (groups, 16 codes, 16 columns), 64-byte aligned
-    private let tail: UnsafeMutablePointer<Float>      // (4·groups, 16): a last partial tile of X, zero padded
+    @usableFromInline let groups: Int                            // ⌈K/4⌉
+    @usableFromInline let offsets: UnsafeMutablePointer<Int32>   // (M, groups): (g·16 + code)·16, where row r's table entry starts
+    @usableFromInline let table: UnsafeMutablePointer<Float>     // (groups, 16 codes, 16 columns), 64-byte aligned
+    @usableFromInline let tail: UnsafeMutablePointer<Float>      // (4·groups, 16): a last partial tile of X, zero padded
 
     public init(rows: Int, columns: Int) {
         precondition(rows > 0 && columns > 0, "a sign matrix needs at least one row and one column")
@@ -37,7 +40,7 @@ public final class SignMatrix {
         UnsafeMutableRawPointer(tail).deallocate()
     }
 
-    /// Table rows are read as 32-byte vectors: 64-byte alignment keeps each one inside a cache line.
+    /// A table row is read as one 64-byte vector: 64-byte alignment keeps it inside a cache line.
     private static func alignedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)
         return raw.initializeMemory(as: Float.self, repeating: 0, count: count)
@@ -65,9 +68,17 @@ public final class SignMatrix {
     }
 
     /// `Y = alpha · S · X`, or `Y += alpha · S · X` when `accumulate`; X is K×n with row stride
-    /// `ldx`, Y is M×n with row stride `ldy`.
+    /// `ldx`, Y is M×n with row stride `ldy`. AVX2 code.
     public func multiply(_ x: UnsafePointer<Float>, ldx: Int, count n: Int, alpha: Float, accumulate: Bool,
                          into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        product(x, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y, ldy: ldy)
+    }
+
+    /// The product, inlined into each module that calls it so that it is compiled for that
+    /// module's CPU (AVX2 here, AVX-512 in MBSignGEMM512).
+    @inlinable @inline(__always)
+    public func product(_ x: UnsafePointer<Float>, ldx: Int, count n: Int, alpha: Float, accumulate: Bool,
+                        into y: UnsafeMutablePointer<Float>, ldy: Int) {
         let width = Self.tileWidth
         var p = 0
         while p + width <= n {
@@ -83,85 +94,86 @@ public final class SignMatrix {
                 dst.update(from: x + row * ldx + p, count: rest)
                 (dst + rest).update(repeating: 0, count: width - rest)
             }
-            buildTable(tail, ldx: width)
+            buildTable(UnsafePointer(tail), ldx: width)
             sumRows(into: y + p, ldy: ldy, width: rest, alpha: alpha, accumulate: accumulate)
         }
     }
 
     /// table[g][code] = Σ_j ±x_{4g+j} over the tile's 16 columns, bit j of code set for +.
-    private func buildTable(_ x: UnsafePointer<Float>, ldx: Int) {
-        let width = Self.tileWidth
+    @inlinable @inline(__always)
+    func buildTable(_ x: UnsafePointer<Float>, ldx: Int) {
+        let width = Self.tileWidth, columns = columns
         for g in 0..<groups {
             let base = 4 * g, t = table + g * 16 * width
-            @inline(__always) func row(_ j: Int, _ h: Int) -> V { base + j < columns ? load(x + (base + j) * ldx + h) : .zero }
-            var h = 0
-            while h < width {
-                let x0 = row(0, h), x1 = row(1, h), x2 = row(2, h), x3 = row(3, h)
-                // a[c & 3] = ±x₀ ± x₁, b[c >> 2] = ±x₂ ± x₃.
-                let p01 = x0 + x1, m01 = x0 - x1, p23 = x2 + x3, m23 = x2 - x3
-                let a0 = -p01, a1 = m01, a2 = -m01, a3 = p01
-                let b0 = -p23, b1 = m23, b2 = -m23, b3 = p23
-                store(a0 + b0, t + 0 * width + h); store(a1 + b0, t + 1 * width + h)
-                store(a2 + b0, t + 2 * width + h); store(a3 + b0, t + 3 * width + h)
-                store(a0 + b1, t + 4 * width + h); store(a1 + b1, t + 5 * width + h)
-                store(a2 + b1, t + 6 * width + h); store(a3 + b1, t + 7 * width + h)
-                store(a0 + b2, t + 8 * width + h); store(a1 + b2, t + 9 * width + h)
-                store(a2 + b2, t + 10 * width + h); store(a3 + b2, t + 11 * width + h)
-                store(a0 + b3, t + 12 * width + h); store(a1 + b3, t + 13 * width + h)
-                store(a2 + b3, t + 14 * width + h); store(a3 + b3, t + 15 * width + h)
-                h += 8
-            }
+            @inline(__always) func row(_ j: Int) -> SignRow { base + j < columns ? SignRow.load(x + (base + j) * ldx) : .zero }
+            let x0 = row(0), x1 = row(1), x2 = row(2), x3 = row(3)
+            // a[c & 3] = ±x₀ ± x₁, b[c >> 2] = ±x₂ ± x₃.
+            let p01 = x0 + x1, m01 = x0 - x1, p23 = x2 + x3, m23 = x2 - x3
+            let a0 = -p01, a1 = m01, a2 = -m01, a3 = p01
+            let b0 = -p23, b1 = m23, b2 = -m23, b3 = p23
+            (a0 + b0).store(t + 0 * width); (a1 + b0).store(t + 1 * width)
+            (a2 + b0).store(t + 2 * width); (a3 + b0).store(t + 3 * width)
+            (a0 + b1).store(t + 4 * width); (a1 + b1).store(t + 5 * width)
+            (a2 + b1).store(t + 6 * width); (a3 + b1).store(t + 7 * width)
+            (a0 + b2).store(t + 8 * width); (a1 + b2).store(t + 9 * width)
+            (a2 + b2).store(t + 10 * width); (a3 + b2).store(t + 11 * width)
+            (a0 + b3).store(t + 12 * width); (a1 + b3).store(t + 13 * width)
+            (a2 + b3).store(t + 14 * width); (a3 + b3).store(t + 15 * width)
         }
     }
 
-    /// Every row of Y over the current tile: four rows at a time (eight independent sums).
-    private func sumRows(into y: UnsafeMutablePointer<Float>, ldy: Int, width: Int, alpha: Float, accumulate: Bool) {
-        let t = UnsafePointer(table), groups = groups
+    /// Every row of Y over the current tile: four rows at a time (four independent sums).
+    @inlinable @inline(__always)
+    func sumRows(into y: UnsafeMutablePointer<Float>, ldy: Int, width: Int, alpha: Float, accumulate: Bool) {
+        let t = UnsafePointer(table), groups = groups, rows = rows
         var r = 0
         while r + 4 <= rows {
-            var a0 = V.zero, a1 = V.zero, b0 = V.zero, b1 = V.zero, c0 = V.zero, c1 = V.zero, d0 = V.zero, d1 = V.zero
+            var a = SignRow.zero, b = SignRow.zero, c = SignRow.zero, d = SignRow.zero
             let o0 = offsets + r * groups, o1 = o0 + groups, o2 = o1 + groups, o3 = o2 + groups
             for g in 0..<groups {
-                let t0 = t + Int(o0[g]), t1 = t + Int(o1[g]), t2 = t + Int(o2[g]), t3 = t + Int(o3[g])
-                a0 += load(t0); a1 += load(t0 + 8)
-                b0 += load(t1); b1 += load(t1 + 8)
-                c0 += load(t2); c1 += load(t2 + 8)
-                d0 += load(t3); d1 += load(t3 + 8)
+                a += SignRow.load(t + Int(o0[g]))
+                b += SignRow.load(t + Int(o1[g]))
+                c += SignRow.load(t + Int(o2[g]))
+                d += SignRow.load(t + Int(o3[g]))
             }
-            emit(a0, a1, into: y + r * ldy, width: width, alpha: alpha, accumulate: accumulate)
-            emit(b0, b1, into: y + (r + 1) * ldy, width: width, alpha: alpha, accumulate: accumulate)
-            emit(c0, c1, into: y + (r + 2) * ldy, width: width, alpha: alpha, accumulate: accumulate)
-            emit(d0, d1, into: y + (r + 3) * ldy, width: width, alpha: alpha, accumulate: accumulate)
+            a.emit(into: y + r * ldy, width: width, alpha: alpha, accumulate: accumulate)
+            b.emit(into: y + (r + 1) * ldy, width: width, alpha: alpha, accumulate: accumulate)
+            c.emit(into: y + (r + 2) * ldy, width: width, alpha: alpha, accumulate: accumulate)
+            d.emit(into: y + (r + 3) * ldy, width: width, alpha: alpha, accumulate: accumulate)
             r += 4
         }
         while r < rows {
-            var a0 = V.zero, a1 = V.zero
+            var a = SignRow.zero
             let o = offsets + r * groups
-            for g in 0..<groups {
-                let entry = t + Int(o[g])
-                a0 += load(entry); a1 += load(entry + 8)
-            }
-            emit(a0, a1, into: y + r * ldy, width: width, alpha: alpha, accumulate: accumulate)
+            for g in 0..<groups { a += SignRow.load(t + Int(o[g])) }
+            a.emit(into: y + r * ldy, width: width, alpha: alpha, accumulate: accumulate)
             r += 1
-        }
-    }
-
-    /// Writes (or adds) alpha·[low, high] into the first `width` floats of `y`.
-    @inline(__always)
-    private func emit(_ low: V, _ high: V, into y: UnsafeMutablePointer<Float>, width: Int, alpha: Float, accumulate: Bool) {
-        var low = low * alpha, high = high * alpha
-        if width == Self.tileWidth {
-            if accumulate { low += load(y); high += load(y + 8) }
-            store(low, y)
-            store(high, y + 8)
-        } else {
-            for i in 0..<width { y[i] = (accumulate ? y[i] : 0) + (i < 8 ? low[i] : high[i - 8]) }
         }
     }
 }
 
-typealias V = SIMD8<Float>
+/// One table row: the 16 columns of a tile.
+public typealias SignRow = SIMD16<Float>
 
-@inline(__always) private func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-@inline(__always) private func load(_ p: UnsafeMutablePointer<Float>) -> V { load(UnsafePointer(p)) }
-@inline(__always) private func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
+extension SIMD16 where Scalar == Float {
+    @inlinable @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+
+    @inlinable @inline(__always)
+    static func load(_ p: UnsafeMutablePointer<Float>) -> Self { load(UnsafePointer(p)) }
+
+    @inlinable @inline(__always)
+    func store(_ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
+
+    /// Writes (or adds) alpha·self into the first `width` floats of `y`.
+    @inlinable @inline(__always)
+    func emit(into y: UnsafeMutablePointer<Float>, width: Int, alpha: Float, accumulate: Bool) {
+        var v = self * alpha
+        if width == SignMatrix.tileWidth {
+            if accumulate { v += Self.load(y) }
+            v.store(y)
+        } else {
+            for i in 0..<width { y[i] = (accumulate ? y[i] : 0) + v[i] }
+        }
+    }
+}

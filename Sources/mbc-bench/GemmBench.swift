@@ -10,7 +10,9 @@ import MBCore
 func runGemmBenchmark(repeats: Int) {
     BLASThreads.set(1)
     print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)), OpenBLAS \(OpenBLAS.summary) ==")
-    print("   (tables: the binary weight's product on sign lookup tables, GEMM-equivalent GFLOP/s\(WeightMatrix.lookupTablesAvailable ? "" : "; this CPU has no AVX2, so it is OpenBLAS again"))")
+    let builds = SignTableKernels.runnable
+    print("   (tables: the binary weight's product on sign lookup tables, GEMM-equivalent GFLOP/s, "
+          + (builds.isEmpty ? "none: this CPU has no AVX2)" : "for each build this CPU runs: \(builds.map(\.rawValue).joined(separator: " / ")))"))
     let shapes: [(String, o: Int, s: Int, hw: Int)] = [
         ("block 1 Stage-II 1x1", 64, 192, 1024), ("block 1 transition", 256, 256, 1024),
         ("block 2 Stage-II 1x1", 64, 192, 256), ("block 3 Stage-II 1x1", 128, 384, 64),
@@ -30,13 +32,17 @@ func runGemmBenchmark(repeats: Int) {
         let inputGradient = rate {
             gemm(transposeA: true, m: s, n: hw, k: o, a: a.pointer, lda: s, b: b.pointer, ldb: hw, c: c.pointer, ldc: hw)
         }
-        let signs = WeightMatrix(rows: o, columns: s, binary: true)
-        for i in 0..<o * s { signs.values.pointer[i] = i % 3 == 0 ? -1 : 1 }
-        signs.valuesChanged()
-        let forwardTables = rate { signs.multiply(b.pointer, ldx: hw, count: hw, into: c.pointer, ldy: hw) }
-        let inputGradientTables = rate { signs.multiplyTransposed(b.pointer, ldx: hw, count: hw, into: c.pointer, ldy: hw) }
+        var forwardTables: [String] = [], inputGradientTables: [String] = []
+        for build in builds {
+            let signs = WeightMatrix(rows: o, columns: s, binary: true, lookupTables: build)
+            for i in 0..<o * s { signs.values.pointer[i] = i % 3 == 0 ? -1 : 1 }
+            signs.valuesChanged()
+            forwardTables.append(String(format: "%.1f", rate { signs.multiply(b.pointer, ldx: hw, count: hw, into: c.pointer, ldy: hw) }))
+            inputGradientTables.append(String(format: "%.1f", rate { signs.multiplyTransposed(b.pointer, ldx: hw, count: hw, into: c.pointer, ldy: hw) }))
+        }
+        let tables = { (rates: [String]) in rates.isEmpty ? "" : " (tables " + rates.joined(separator: " / ") + ")" }
         print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
-              + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f (tables %.1f)  dW %.1f  dX %.1f (tables %.1f)",
-                       o, s, hw, forward, forwardTables, weightGradient, inputGradient, inputGradientTables))
+              + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f", o, s, hw, forward) + tables(forwardTables)
+              + String(format: "  dW %.1f  dX %.1f", weightGradient, inputGradient) + tables(inputGradientTables))
     }
 }

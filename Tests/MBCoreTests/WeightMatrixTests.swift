@@ -2,17 +2,18 @@ import MBCore
 import MBTestSupport
 import XCTest
 
-/// Both products of a `WeightMatrix` against a naive Float64 triple loop: a binary matrix on the
-/// lookup-table path (row and column counts that leave partial sign groups, partial row blocks
-/// and partial 16-column tiles, strided X and Y, alpha, accumulation) and on the OpenBLAS path.
+/// Both products of a `WeightMatrix` against a naive Float64 triple loop: a binary matrix on
+/// every lookup-table build this CPU runs (row and column counts that leave partial sign groups,
+/// partial row blocks and partial 16-column tiles, strided X and Y, alpha, accumulation) and on
+/// the OpenBLAS path.
 final class WeightMatrixTests: XCTestCase {
     func testBinaryProductsEqualNaiveSums() throws {
         try XCTSkipUnless(WeightMatrix.lookupTablesAvailable, "this CPU does not run the lookup-table kernels")
-        check(lookupTables: true)
+        for kernels in SignTableKernels.runnable { check(lookupTables: kernels) }
     }
 
     func testOpenBLASProductsEqualNaiveSums() {
-        check(lookupTables: false)
+        check(lookupTables: nil)
     }
 
     /// A forward-only matrix read from a sign function (a deployed model's packed bits): every
@@ -21,7 +22,7 @@ final class WeightMatrixTests: XCTestCase {
         var rng = SplitMix64(seed: 9)
         let rows = 13, columns = 33
         let signs = (0..<rows * columns).map { _ in rng.uniform() < 0.5 }
-        for tables in [false, true] where !tables || WeightMatrix.lookupTablesAvailable {
+        for tables in [nil] + SignTableKernels.runnable {
             let w = WeightMatrix(rows: rows, columns: columns, signs: { signs[$0 * columns + $1] }, lookupTables: tables)
             for n in [1, 5, 16, 37] {
                 let x = Buffer(count: columns * n), y = Buffer(count: rows * n)
@@ -31,14 +32,27 @@ final class WeightMatrixTests: XCTestCase {
                     for p in 0..<n {
                         let sum = (0..<columns).reduce(0.0) { $0 + (signs[r * columns + $1] ? 1 : -1) * Double(x.pointer[$1 * n + p]) }
                         XCTAssertEqual(Double(y.pointer[r * n + p]), 0.5 * sum, accuracy: 1e-5 * Double(columns),
-                                       "tables \(tables) n=\(n) at (\(r), \(p))")
+                                       "tables \(tables.map(\.rawValue) ?? "off") n=\(n) at (\(r), \(p))")
                     }
                 }
             }
         }
     }
 
-    private func check(lookupTables: Bool) {
+    /// `MBC_SIGN_TABLES` picks a build only the CPU runs; anything else keeps the best, saying why.
+    func testTheVariableChoosesOnlyABuildTheCPURuns() {
+        let both: [SignTableKernels] = [.avx512, .avx2]
+        XCTAssertTrue(SignTableKernels.choice(requested: nil, runnable: both) == (.avx512, "avx512"))
+        XCTAssertTrue(SignTableKernels.choice(requested: "", runnable: [.avx2]) == (.avx2, "avx2"))
+        XCTAssertTrue(SignTableKernels.choice(requested: "AVX2", runnable: both) == (.avx2, "avx2 (MBC_SIGN_TABLES)"))
+        XCTAssertTrue(SignTableKernels.choice(requested: "off", runnable: both) == (nil, "off (MBC_SIGN_TABLES)"))
+        XCTAssertTrue(SignTableKernels.choice(requested: "avx512", runnable: [.avx2])
+                      == (.avx2, "avx2 (MBC_SIGN_TABLES=avx512: this CPU does not run it)"))
+        XCTAssertTrue(SignTableKernels.choice(requested: "sse", runnable: [])
+                      == (nil, "off (no AVX2: OpenBLAS) (MBC_SIGN_TABLES=sse is none of avx2, avx512, off)"))
+    }
+
+    private func check(lookupTables: SignTableKernels?) {
         var rng = SplitMix64(seed: 5)
         let shapes = [(rows: 7, columns: 10), (rows: 4, columns: 4), (rows: 13, columns: 33), (rows: 1, columns: 3)]
         for (rows, columns) in shapes {
@@ -73,7 +87,7 @@ final class WeightMatrixTests: XCTestCase {
                                 }
                                 let want = Double(alpha) * sum + (accumulate ? Double(before[r * ldy + p]) : 0)
                                 XCTAssertEqual(Double(got), want, accuracy: 1e-5 * Double(inner + 1),
-                                               "\(rows)x\(columns) n=\(n) transposed=\(transposed) accumulate=\(accumulate) at (\(r), \(p))")
+                                               "\(lookupTables.map(\.rawValue) ?? "OpenBLAS") \(rows)x\(columns) n=\(n) transposed=\(transposed) accumulate=\(accumulate) at (\(r), \(p))")
                             }
                         }
                     }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import MBCore
 @testable import MBDistributed
 
 /// The parameter checksum, the ranks that differ from rank 0, the world without a launcher and
@@ -53,9 +54,14 @@ final class ChecksumAndPlacementTests: XCTestCase {
         let allowed = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") }
         XCTAssertEqual(info.cpuSet, allowed.map { $0.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces) })
         XCTAssertGreaterThanOrEqual(info.blasThreads, 1)
-        // The kernel's list of CPU flags says the same about AVX2, FMA and BMI2.
+        // The kernel's list of CPU flags says the same about AVX2, FMA, BMI2 and AVX-512.
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ").map(String.init) ?? [])
-        XCTAssertEqual(info.signTables, flags.isSuperset(of: ["avx2", "fma", "bmi2"]))
+        let avx2 = flags.isSuperset(of: ["avx2", "fma", "bmi2"])
+        let avx512 = avx2 && flags.isSuperset(of: ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"])
+        XCTAssertEqual(SignTableKernels.runnable, (avx512 ? [.avx512] : []) + (avx2 ? [.avx2] : []))
+        if ProcessInfo.processInfo.environment["MBC_SIGN_TABLES"] == nil {
+            XCTAssertEqual(info.signTables, avx512 ? "avx512" : avx2 ? "avx2" : "off (no AVX2: OpenBLAS)")
+        }
     }
 }

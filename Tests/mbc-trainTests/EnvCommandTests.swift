@@ -39,4 +39,18 @@ final class EnvCommandTests: XCTestCase, CommandRunning {
         XCTAssertEqual(user.status, 0, user.output)
         XCTAssertTrue(user.output.contains(", blas kernels Prescott (OPENBLAS_CORETYPE), "), user.output)
     }
+
+    /// The sign-table build in use is named on every rank's line; `MBC_SIGN_TABLES` chooses
+    /// another the CPU runs, or OpenBLAS.
+    func testEnvNamesTheSignTablesAndTheVariableChoosesThem() throws {
+        let best = try run(try binary(), ["env"], environment: ["MBC_SIGN_TABLES": nil])
+        XCTAssertEqual(best.status, 0, best.output)
+        XCTAssertTrue(best.output.contains("sign tables \(SignTableKernels.runnable.first?.rawValue ?? "off (no AVX2: OpenBLAS)")\n"), best.output)
+        let off = try run(try binary(), ["env"], environment: ["MBC_SIGN_TABLES": "off"])
+        XCTAssertTrue(off.output.contains("sign tables off (MBC_SIGN_TABLES)\n"), off.output)
+        if let last = SignTableKernels.runnable.last {
+            let chosen = try run(try binary(), ["env"], environment: ["MBC_SIGN_TABLES": last.rawValue])
+            XCTAssertTrue(chosen.output.contains("sign tables \(last.rawValue) (MBC_SIGN_TABLES)\n"), chosen.output)
+        }
+    }
 }

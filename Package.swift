@@ -22,6 +22,11 @@ let package = Package(
     products: [
         .executable(name: "mbc-train", targets: ["mbc-train"]),
         .executable(name: "mbc-bench", targets: ["mbc-bench"]),
+        // The readers' modules, for the fuzz targets in fuzz/ (a package of its own, built only by
+        // launch/fuzz.sh, so that `swift build` and `swift test` here never compile libFuzzer).
+        .library(name: "MBData", targets: ["MBData"]),
+        .library(name: "MBCore", targets: ["MBCore"]),
+        .library(name: "MBTrain", targets: ["MBTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -9,6 +9,8 @@
 # odls_base_sigkill_timeout seconds.)
 set -euo pipefail
 usage() { echo "usage: launch/train.sh CONFIG [-np N] [--hostfile FILE] [mbc-train arguments...]" >&2; exit 2; }
+# A flag given last without its value: say which, then the usage (exit 2, as mbc-train's usage errors).
+needs_value() { echo "launch/train.sh: $1 needs a value ($2)" >&2; usage; }
 [ $# -ge 1 ] || usage
 config=$1; shift
 [ -f "$config" ] || { echo "launch/train.sh: no config file '$config'" >&2; exit 2; }
@@ -17,8 +19,8 @@ mpi_args=()
 rest=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        -np|-n) [ $# -ge 2 ] || usage; np=$2; shift 2 ;;
-        --hostfile|-hostfile) [ $# -ge 2 ] || usage; mpi_args+=(--hostfile "$2"); shift 2 ;;
+        -np|-n) [ $# -ge 2 ] || needs_value "$1" "a number of ranks"; np=$2; shift 2 ;;
+        --hostfile|-hostfile) [ $# -ge 2 ] || needs_value "$1" "a hostfile"; mpi_args+=(--hostfile "$2"); shift 2 ;;
         *) rest+=("$1"); shift ;;
     esac
 done

@@ -23,7 +23,11 @@ public struct DecodedImage: Equatable {
 
     /// Reads a PNG or a JPEG, told apart by their signatures.
     public init(contentsOf path: String) throws {
-        let bytes = try readFile(path, expecting: "a PNG or JPEG image")
+        try self.init(bytes: try readFile(path, expecting: "a PNG or JPEG image"), path: path)
+    }
+
+    /// Decodes the bytes of a PNG or a JPEG; `path` names them in errors.
+    public init(bytes: [UInt8], path: String) throws {
         if bytes.starts(with: PNG.signature) {
             self = try PNG.decode(bytes, path: path)
         } else if bytes.starts(with: [0xFF, 0xD8]) {

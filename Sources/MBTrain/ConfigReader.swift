@@ -300,20 +300,32 @@ func nearest(_ word: String, in candidates: [String]) -> String? {
     return best.1 <= max(2, w.count / 3) ? best.0 : nil
 }
 
-/// Runs `body` on a thread with a 512 MiB stack (reserved, touched only as deep as `body` goes)
-/// and returns its result or rethrows its error.
+/// Runs `body` on a thread with a 512 MiB stack (reserved, touched only as deep as `body` goes),
+/// joins it, and returns its result or rethrows its error. Joined, the thread has released
+/// everything it held when this returns.
 func onLargeStack<T>(_ body: @escaping () throws -> T) throws -> T {
-    let outcome = Outcome<T>()
-    let done = DispatchSemaphore(value: 0)
-    let thread = Thread {
-        outcome.value = Result { try body() }
-        done.signal()
+    var outcome: Result<T, Error>?
+    let job = Job { outcome = Result { try body() } }
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setstacksize(&attributes, 512 << 20)
+    var thread = pthread_t()
+    let context = Unmanaged.passRetained(job).toOpaque()
+    let status = pthread_create(&thread, &attributes, { context in
+        Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().run()
+        return nil
+    }, context)
+    guard status == 0 else {
+        Unmanaged<Job>.fromOpaque(context).release()
+        throw ConfigError("cannot start a thread to read the config (\(String(cString: strerror(status)))); the system is out of threads or memory. Try again when fewer processes run.")
     }
-    thread.stackSize = 512 << 20
-    thread.start()
-    done.wait()
-    return try outcome.value!.get()
+    pthread_join(thread, nil)
+    return try outcome!.get()
 }
 
-/// The result a thread leaves for the thread that waits for it (the semaphore orders the accesses).
-private final class Outcome<T>: @unchecked Sendable { var value: Result<T, Error>? }
+/// The work a large-stack thread runs; the thread holds the only reference while it runs.
+private final class Job {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}

@@ -20,7 +20,13 @@ public struct RunConfig {
         }
         defer { try? handle.close() }
         // One byte past the limit is enough to refuse a larger file (or an endless one such as /dev/zero).
-        let data = (try? handle.read(upToCount: ConfigValue.maxBytes + 1)) ?? Data()
+        return try parse(bytes: (try? handle.read(upToCount: ConfigValue.maxBytes + 1)) ?? Data(),
+                         source: path, overrides: overrides)
+    }
+
+    /// Reads the bytes of a config file (`source` names it in errors), applies `overrides`,
+    /// validates everything: what `load(path:)` does once the file is read.
+    public static func parse(bytes data: Data, source path: String, overrides: [String] = []) throws -> RunConfig {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ConfigError("`\(path)` is not UTF-8 text; a config is a YAML file.")
         }

@@ -81,6 +81,23 @@ final class TrainCommandTests: XCTestCase, CommandRunning {
         XCTAssertTrue(single.output.contains("written by 2 ranks and this run has 1"), single.output)
     }
 
+    /// launch/train.sh given `-np` or `--hostfile` last, without its value, names the flag and exits
+    /// 2 like any usage error (never bash's `$2: unbound variable`); so does launch/resume.sh, which
+    /// passes its flags on.
+    func testLaunchScriptNamesAFlagGivenWithoutItsValue() throws {
+        let dir = try temporaryDirectory(for: self)
+        try "model: {}\n".write(toFile: dir + "/config.yaml", atomically: true, encoding: .utf8)
+        let cases = [("train.sh", [repositoryRoot + "/configs/quick.yaml", "-np"], "-np needs a value"),
+                     ("train.sh", [repositoryRoot + "/configs/quick.yaml", "-np", "2", "--hostfile"], "--hostfile needs a value"),
+                     ("resume.sh", [dir, "-np"], "-np needs a value")]
+        for (script, arguments, message) in cases {
+            let result = try run(repositoryRoot + "/launch/" + script, arguments, environment: ["MBC_TRAIN": "/nonexistent"])
+            XCTAssertEqual(result.status, 2, "\(script) \(arguments): \(result.output)")
+            XCTAssertTrue(result.output.contains(message) && result.output.contains("usage: launch/train.sh"), result.output)
+            XCTAssertFalse(result.output.contains("unbound variable"), result.output)
+        }
+    }
+
     /// SIGTERM, as a batch scheduler sends it, to launch/train.sh while a step of several seconds
     /// runs: every rank stops at the next step boundary after a checkpoint and the script exits
     /// 130; `--resume auto` then ends bitwise equal to the uninterrupted run in every tensor of the

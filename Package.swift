@@ -46,7 +46,12 @@ let package = Package(
         .target(name: "MBBase"),
         .target(name: "MBSignGEMM", swiftSettings: haswellSettings),
         .target(name: "MBSignGEMM512", dependencies: ["MBSignGEMM"], swiftSettings: avx512Settings),
-        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM", "MBSignGEMM512"], swiftSettings: fastSettings),
+        // The row loops of BatchNorm and its relatives: one source, built portable, for AVX2 and for AVX-512.
+        .target(name: "MBRowKernels", swiftSettings: fastSettings),
+        .target(name: "MBRowKernelsAVX2", dependencies: ["MBRowKernels"], swiftSettings: haswellSettings),
+        .target(name: "MBRowKernelsAVX512", dependencies: ["MBRowKernels"], swiftSettings: avx512Settings),
+        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM", "MBSignGEMM512",
+                                               "MBRowKernels", "MBRowKernelsAVX2", "MBRowKernelsAVX512"], swiftSettings: fastSettings),
         .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBBase", "MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
         .target(name: "MBDistributed", dependencies: ["MBBase", "CMPI", "CSystem", "MBCore"], swiftSettings: fastSettings),
@@ -68,6 +73,7 @@ let package = Package(
         // (the process runner, finite differences, temporary directories); it is not shipped.
         .target(name: "MBTestSupport", dependencies: ["MBBase", "MBCore"], path: "Tests/MBTestSupport"),
         .testTarget(name: "MBBaseTests", dependencies: ["MBBase"]),
+        .testTarget(name: "MBRowKernelsTests", dependencies: ["MBRowKernels", "MBCore"]),
         .testTarget(name: "MBSignGEMMTests", dependencies: ["MBSignGEMM", "MBSignGEMM512", "MBCore"]),
         .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"],

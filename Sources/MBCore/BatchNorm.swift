@@ -1,3 +1,5 @@
+import MBRowKernels
+
 /// Gradient buffers shared by the outputs of many layers whose gradients are never alive at the
 /// same time (part p of every pooled layer uses buffer p). A whole MBCliqueNet then holds the
 /// BatchNorm-output gradients of one layer instead of all of them.
@@ -130,72 +132,31 @@ public final class BatchNorm {
     }
 }
 
-@inline(__always) func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD4<Float>.zero, i = 0
-    while i + 4 <= n { acc += load4(p + i); i += 4 }
-    var s = acc.sum()
-    while i < n { s += p[i]; i += 1 }
-    return s
-}
+// The row loops run in the widest build of `MBRowKernels` this CPU runs (the same bits in each).
+
+@inline(__always) func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float { RowKernels.forThisCPU.sum(p, n) }
 
 @inline(__always) func rowSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ mu: Float) -> Float {
-    var acc = SIMD4<Float>.zero, i = 0
-    while i + 4 <= n { let d = load4(p + i) - mu; acc += d * d; i += 4 }
-    var s = acc.sum()
-    while i < n { let d = p[i] - mu; s += d * d; i += 1 }
-    return s
+    RowKernels.forThisCPU.squaredDeviation(p, n, mu)
 }
 
 /// dst = (src − mean)·scale + shift, then ReLU if asked.
 @inline(__always) public func affine(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count n: Int,
-                              mean: Float, scale: Float, shift: Float, relu: Bool) {
-    var i = 0
-    if relu {
-        while i + 4 <= n { store4(pointwiseMax((load4(src + i) - mean) * scale + shift, .zero), dst + i); i += 4 }
-        while i < n { dst[i] = max((src[i] - mean) * scale + shift, 0); i += 1 }
-    } else {
-        while i + 4 <= n { store4((load4(src + i) - mean) * scale + shift, dst + i); i += 4 }
-        while i < n { dst[i] = (src[i] - mean) * scale + shift; i += 1 }
-    }
+                                     mean: Float, scale: Float, shift: Float, relu: Bool) {
+    RowKernels.forThisCPU.affine(src, dst, n, mean, scale, shift, relu)
 }
 
 /// (Σ dz, Σ dz·(x − mean)) over one row, dz = dy where y > 0 (or everywhere without ReLU).
 @inline(__always) func reluGradientSums(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                         count n: Int, mean: Float, relu: Bool) -> (Float, Float) {
-    var a1 = SIMD4<Float>.zero, a2 = SIMD4<Float>.zero, i = 0
-    while i + 4 <= n {
-        var dz = load4(dy + i)
-        if relu { dz.replace(with: 0, where: load4(y + i) .<= 0) }
-        a1 += dz
-        a2 += dz * (load4(x + i) - mean)
-        i += 4
-    }
-    var s1 = a1.sum(), s2 = a2.sum()
-    while i < n {
-        let dz = (!relu || y[i] > 0) ? dy[i] : 0
-        s1 += dz
-        s2 += dz * (x[i] - mean)
-        i += 1
-    }
-    return (s1, s2)
+    RowKernels.forThisCPU.reluGradientSums(dy, y, x, n, mean, relu)
 }
 
 /// dx += a·dz + b·(x − mean) + c, dz = dy masked by the ReLU.
 @inline(__always) func accumulateInputGradient(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                                into dx: UnsafeMutablePointer<Float>, count n: Int, mean: Float,
                                                a: Float, b: Float, c: Float, relu: Bool) {
-    var i = 0
-    while i + 4 <= n {
-        var dz = load4(dy + i)
-        if relu { dz.replace(with: 0, where: load4(y + i) .<= 0) }
-        store4(load4(dx + i) + a * dz + b * (load4(x + i) - mean) + c, dx + i)
-        i += 4
-    }
-    while i < n {
-        let dz = (!relu || y[i] > 0) ? dy[i] : 0
-        dx[i] += a * dz + b * (x[i] - mean) + c
-        i += 1
-    }
+    RowKernels.forThisCPU.accumulateInputGradient(dy, y, x, dx, n, mean, a, b, c, relu)
 }
 
 @inline(__always) public func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {

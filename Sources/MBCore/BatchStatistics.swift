@@ -1,3 +1,5 @@
+import MBRowKernels
+
 /// The batch mean and variance of one feature map, per channel, shared by every BatchNorm that
 /// reads the map.
 ///
@@ -75,7 +77,5 @@ public final class DeferredBatchNormTerms {
 /// dx += slope·(x − mean) + shift.
 @inline(__always) func addLinear(_ x: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, count n: Int,
                                  mean: Float, slope: Float, shift: Float) {
-    var i = 0
-    while i + 4 <= n { store4(load4(dx + i) + slope * (load4(x + i) - mean) + shift, dx + i); i += 4 }
-    while i < n { dx[i] += slope * (x[i] - mean) + shift; i += 1 }
+    RowKernels.forThisCPU.addLinear(x, dx, n, mean, slope, shift)
 }

@@ -1,3 +1,5 @@
+import MBRowKernels
+
 /// Pre-activation BN-ReLU over the parts of a channel concatenation, applied one image at a time
 /// into a (ΣC_p, H·W) scratch matrix that the next layer's GEMM reads while it is in cache.
 ///
@@ -122,22 +124,5 @@ public final class PreActivation {
 /// dz = dy where y > 0; dx += scale·dz; returns (Σ dz, Σ dz·(x − mean)).
 @inline(__always) func maskedGradient(dy: UnsafePointer<Float>, y: UnsafePointer<Float>, x: UnsafePointer<Float>,
                                       into dx: UnsafeMutablePointer<Float>, count n: Int, mean: Float, scale: Float) -> (Float, Float) {
-    var a1 = SIMD4<Float>.zero, a2 = SIMD4<Float>.zero, i = 0
-    while i + 4 <= n {
-        var dz = load4(dy + i)
-        dz.replace(with: 0, where: load4(y + i) .<= 0)
-        a1 += dz
-        a2 += dz * (load4(x + i) - mean)
-        store4(load4(dx + i) + scale * dz, dx + i)
-        i += 4
-    }
-    var s1 = a1.sum(), s2 = a2.sum()
-    while i < n {
-        let dz = y[i] > 0 ? dy[i] : 0
-        s1 += dz
-        s2 += dz * (x[i] - mean)
-        dx[i] += scale * dz
-        i += 1
-    }
-    return (s1, s2)
+    RowKernels.forThisCPU.maskedGradient(dy, y, x, dx, n, mean, scale)
 }

@@ -1,0 +1,173 @@
+/// The per-row loops of BatchNorm and its relatives (normalise, ReLU mask, gradient sums), written
+/// once over 16-float vectors and compiled three times: here for any x86-64 (as 128-bit SSE), in
+/// `MBRowKernelsAVX2` for Haswell-class CPUs and in `MBRowKernelsAVX512` for AVX-512 ones. Each
+/// build does the same float operations in the same order (16 lanes, then the lanes summed
+/// in order, then the tail), so all three give the same bits; `RowKernels.forThisCPU` picks the
+/// widest the CPU runs. The functions are inlined into each build's wrappers (`RowKernels`), never
+/// called across modules, so no build runs another's instructions.
+public struct RowKernels: Sendable {
+    /// dst = (src − mean)·scale + shift, then ReLU if asked.
+    public let affine: @Sendable (_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ count: Int,
+                                  _ mean: Float, _ scale: Float, _ shift: Float, _ relu: Bool) -> Void
+    /// dz = dy where y > 0; dx += scale·dz; returns (Σ dz, Σ dz·(x − mean)).
+    public let maskedGradient: @Sendable (_ dy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                          _ dx: UnsafeMutablePointer<Float>, _ count: Int, _ mean: Float, _ scale: Float) -> (Float, Float)
+    /// (Σ dz, Σ dz·(x − mean)) over one row, dz = dy where y > 0 (or everywhere without ReLU).
+    public let reluGradientSums: @Sendable (_ dy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                            _ count: Int, _ mean: Float, _ relu: Bool) -> (Float, Float)
+    /// dx += a·dz + b·(x − mean) + c, dz = dy masked by the ReLU.
+    public let accumulateInputGradient: @Sendable (_ dy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                                   _ dx: UnsafeMutablePointer<Float>, _ count: Int, _ mean: Float,
+                                                   _ a: Float, _ b: Float, _ c: Float, _ relu: Bool) -> Void
+    /// Σ p[i].
+    public let sum: @Sendable (_ p: UnsafePointer<Float>, _ count: Int) -> Float
+    /// Σ (p[i] − mean)².
+    public let squaredDeviation: @Sendable (_ p: UnsafePointer<Float>, _ count: Int, _ mean: Float) -> Float
+    /// dx += slope·(x − mean) + shift.
+    public let addLinear: @Sendable (_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int,
+                                     _ mean: Float, _ slope: Float, _ shift: Float) -> Void
+
+    /// The build's name: `portable`, `avx2` or `avx512`.
+    public let name: String
+
+    @inlinable
+    public init(affine: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float, Float, Bool) -> Void,
+                maskedGradient: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float) -> (Float, Float),
+                reluGradientSums: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int, Float, Bool) -> (Float, Float),
+                accumulateInputGradient: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float, Float, Float, Bool) -> Void,
+                sum: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float,
+                squaredDeviation: @escaping @Sendable (UnsafePointer<Float>, Int, Float) -> Float,
+                addLinear: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float, Float) -> Void,
+                name: String) {
+        self.affine = affine
+        self.maskedGradient = maskedGradient
+        self.reluGradientSums = reluGradientSums
+        self.accumulateInputGradient = accumulateInputGradient
+        self.sum = sum
+        self.squaredDeviation = squaredDeviation
+        self.addLinear = addLinear
+        self.name = name
+    }
+
+    /// This module's build: any x86-64 runs it. Each build constructs its set the same way, in its
+    /// own module, so that the closures (and the loops inlined into them) are its own code.
+    public static let portable = RowKernels(
+        affine: { rowAffine($0, $1, $2, $3, $4, $5, $6) }, maskedGradient: { rowMaskedGradient($0, $1, $2, $3, $4, $5, $6) },
+        reluGradientSums: { rowReluGradientSums($0, $1, $2, $3, $4, $5) },
+        accumulateInputGradient: { rowAccumulateInputGradient($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) },
+        sum: { rowSum($0, $1) }, squaredDeviation: { rowSquaredDeviation($0, $1, $2) },
+        addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, name: "portable")
+}
+
+@usableFromInline typealias Row = SIMD16<Float>
+
+@inlinable @inline(__always) func load(_ p: UnsafePointer<Float>) -> Row { UnsafeRawPointer(p).loadUnaligned(as: Row.self) }
+@inlinable @inline(__always) func load(_ p: UnsafeMutablePointer<Float>) -> Row { load(UnsafePointer(p)) }
+@inlinable @inline(__always) func store(_ v: Row, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: Row.self) }
+
+/// The lanes of `v` summed in lane order (the same order in every build).
+@inlinable @inline(__always) func laneSum(_ v: Row) -> Float {
+    var s: Float = 0
+    for i in 0..<16 { s += v[i] }
+    return s
+}
+
+@inlinable @inline(__always)
+public func rowAffine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int, _ mean: Float, _ scale: Float,
+               _ shift: Float, _ relu: Bool) {
+    var i = 0
+    if relu {
+        while i + 16 <= n { store(pointwiseMax((load(src + i) - mean) * scale + shift, .zero), dst + i); i += 16 }
+        while i < n { dst[i] = max((src[i] - mean) * scale + shift, 0); i += 1 }
+    } else {
+        while i + 16 <= n { store((load(src + i) - mean) * scale + shift, dst + i); i += 16 }
+        while i < n { dst[i] = (src[i] - mean) * scale + shift; i += 1 }
+    }
+}
+
+@inlinable @inline(__always)
+public func rowMaskedGradient(_ dy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                       _ dx: UnsafeMutablePointer<Float>, _ n: Int, _ mean: Float, _ scale: Float) -> (Float, Float) {
+    var a1 = Row.zero, a2 = Row.zero, i = 0
+    while i + 16 <= n {
+        var dz = load(dy + i)
+        dz.replace(with: 0, where: load(y + i) .<= 0)
+        a1 += dz
+        a2 += dz * (load(x + i) - mean)
+        store(load(dx + i) + scale * dz, dx + i)
+        i += 16
+    }
+    var s1 = laneSum(a1), s2 = laneSum(a2)
+    while i < n {
+        let dz = y[i] > 0 ? dy[i] : 0
+        s1 += dz
+        s2 += dz * (x[i] - mean)
+        dx[i] += scale * dz
+        i += 1
+    }
+    return (s1, s2)
+}
+
+@inlinable @inline(__always)
+public func rowReluGradientSums(_ dy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                         _ n: Int, _ mean: Float, _ relu: Bool) -> (Float, Float) {
+    var a1 = Row.zero, a2 = Row.zero, i = 0
+    while i + 16 <= n {
+        var dz = load(dy + i)
+        if relu { dz.replace(with: 0, where: load(y + i) .<= 0) }
+        a1 += dz
+        a2 += dz * (load(x + i) - mean)
+        i += 16
+    }
+    var s1 = laneSum(a1), s2 = laneSum(a2)
+    while i < n {
+        let dz = (!relu || y[i] > 0) ? dy[i] : 0
+        s1 += dz
+        s2 += dz * (x[i] - mean)
+        i += 1
+    }
+    return (s1, s2)
+}
+
+@inlinable @inline(__always)
+public func rowAccumulateInputGradient(_ dy: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                _ dx: UnsafeMutablePointer<Float>, _ n: Int, _ mean: Float,
+                                _ a: Float, _ b: Float, _ c: Float, _ relu: Bool) {
+    var i = 0
+    while i + 16 <= n {
+        var dz = load(dy + i)
+        if relu { dz.replace(with: 0, where: load(y + i) .<= 0) }
+        store(load(dx + i) + a * dz + b * (load(x + i) - mean) + c, dx + i)
+        i += 16
+    }
+    while i < n {
+        let dz = (!relu || y[i] > 0) ? dy[i] : 0
+        dx[i] += a * dz + b * (x[i] - mean) + c
+        i += 1
+    }
+}
+
+@inlinable @inline(__always)
+public func rowSum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = Row.zero, i = 0
+    while i + 16 <= n { acc += load(p + i); i += 16 }
+    var s = laneSum(acc)
+    while i < n { s += p[i]; i += 1 }
+    return s
+}
+
+@inlinable @inline(__always)
+public func rowSquaredDeviation(_ p: UnsafePointer<Float>, _ n: Int, _ mean: Float) -> Float {
+    var acc = Row.zero, i = 0
+    while i + 16 <= n { let d = load(p + i) - mean; acc += d * d; i += 16 }
+    var s = laneSum(acc)
+    while i < n { let d = p[i] - mean; s += d * d; i += 1 }
+    return s
+}
+
+@inlinable @inline(__always)
+public func rowAddLinear(_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ n: Int, _ mean: Float, _ slope: Float, _ shift: Float) {
+    var i = 0
+    while i + 16 <= n { store(load(dx + i) + slope * (load(x + i) - mean) + shift, dx + i); i += 16 }
+    while i < n { dx[i] += slope * (x[i] - mean) + shift; i += 1 }
+}

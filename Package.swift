@@ -64,7 +64,7 @@ let package = Package(
         .executableTarget(name: "mbc-train",
                           dependencies: ["MBBase", "MBData", "MBTrain", "MBDistributed", "MBDeploy",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "mbc-bench", dependencies: ["MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed", "MBDeploy",
+        .executableTarget(name: "mbc-bench", dependencies: ["MBBase", "MBRowKernels", "MBCore", "MBCliqueNet", "MBData", "MBTrain", "MBDistributed", "MBDeploy",
                                                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: fastSettings),
 

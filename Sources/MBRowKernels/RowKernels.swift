@@ -27,6 +27,10 @@ public struct RowKernels: Sendable {
     public let addLinear: @Sendable (_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int,
                                      _ mean: Float, _ slope: Float, _ shift: Float) -> Void
 
+    /// `iterations` rounds of 12 independent 16-float multiply-adds on registers alone (returns
+    /// a value that depends on all of them): `mbc-bench model` times it for this build's peak.
+    public let multiplyAddProbe: @Sendable (_ iterations: Int) -> Float
+
     /// The build's name: `portable`, `avx2` or `avx512`.
     public let name: String
 
@@ -38,7 +42,7 @@ public struct RowKernels: Sendable {
                 sum: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float,
                 squaredDeviation: @escaping @Sendable (UnsafePointer<Float>, Int, Float) -> Float,
                 addLinear: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float, Float) -> Void,
-                name: String) {
+                multiplyAddProbe: @escaping @Sendable (Int) -> Float, name: String) {
         self.affine = affine
         self.maskedGradient = maskedGradient
         self.reluGradientSums = reluGradientSums
@@ -46,6 +50,7 @@ public struct RowKernels: Sendable {
         self.sum = sum
         self.squaredDeviation = squaredDeviation
         self.addLinear = addLinear
+        self.multiplyAddProbe = multiplyAddProbe
         self.name = name
     }
 
@@ -56,7 +61,7 @@ public struct RowKernels: Sendable {
         reluGradientSums: { rowReluGradientSums($0, $1, $2, $3, $4, $5) },
         accumulateInputGradient: { rowAccumulateInputGradient($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) },
         sum: { rowSum($0, $1) }, squaredDeviation: { rowSquaredDeviation($0, $1, $2) },
-        addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, name: "portable")
+        addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, multiplyAddProbe: { rowMultiplyAddProbe($0) }, name: "portable")
 }
 
 @usableFromInline typealias Row = SIMD16<Float>
@@ -170,4 +175,16 @@ public func rowAddLinear(_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<F
     var i = 0
     while i + 16 <= n { store(load(dx + i) + slope * (load(x + i) - mean) + shift, dx + i); i += 16 }
     while i < n { dx[i] += slope * (x[i] - mean) + shift; i += 1 }
+}
+
+@inlinable @inline(__always)
+public func rowMultiplyAddProbe(_ iterations: Int) -> Float {
+    let m = Row(repeating: 0.999_999), b = Row(repeating: 1e-7)
+    var a0 = Row(repeating: 1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0
+    for _ in 0..<iterations {
+        a0 = b.addingProduct(a0, m); a1 = b.addingProduct(a1, m); a2 = b.addingProduct(a2, m); a3 = b.addingProduct(a3, m)
+        a4 = b.addingProduct(a4, m); a5 = b.addingProduct(a5, m); a6 = b.addingProduct(a6, m); a7 = b.addingProduct(a7, m)
+        a8 = b.addingProduct(a8, m); a9 = b.addingProduct(a9, m); a10 = b.addingProduct(a10, m); a11 = b.addingProduct(a11, m)
+    }
+    return laneSum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11)
 }

@@ -7,4 +7,4 @@ public let avx2RowKernels = RowKernels(
     reluGradientSums: { rowReluGradientSums($0, $1, $2, $3, $4, $5) },
     accumulateInputGradient: { rowAccumulateInputGradient($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) },
     sum: { rowSum($0, $1) }, squaredDeviation: { rowSquaredDeviation($0, $1, $2) },
-    addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, name: "avx2")
+    addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, multiplyAddProbe: { rowMultiplyAddProbe($0) }, name: "avx2")

@@ -1,6 +1,8 @@
 import Foundation
+import MBBase
 import MBCliqueNet
 import MBCore
+import MBRowKernels
 
 /// Median wall time of `repeats` runs of `body` after one warm-up run.
 func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
@@ -25,6 +27,8 @@ func benchmarkConfig(widths: [Int], k: Int) -> ModelConfig {
 func runModelBenchmark(repeats: Int) throws {
     BLASThreads.set(1)
     print("== model: one training step (batch 64) and one evaluation forward (batch 256), 1 thread, OpenBLAS \(OpenBLAS.summary) ==")
+    let peak = PeakRates(repeats: repeats)
+    print(peak.description)
     for widths in [[64, 64, 128], [64, 128, 256]] {
         let config = benchmarkConfig(widths: widths, k: 4)
         let model = try MBCliqueNet(config: config)
@@ -57,6 +61,68 @@ func runModelBenchmark(repeats: Int) throws {
         let shares = profile.seconds.sorted { $0.value > $1.value }
             .map { String(format: "%@ %.3f s (%.0f%%)", $0.key, $0.value, 100 * $0.value / total) }.joined(separator: ", ")
         print("    training step time by kernel: \(shares)")
+        for line in tableLines(peak.rows(profile: profile, model: model, batch: 64)) { print("    " + line) }
+    }
+}
+
+/// One core's peak multiply-add rate, two ways: from the clock /proc/cpuinfo reports and the
+/// vector width of the row loops' build (two FMA pipes assumed, as on the Zen 4/5 and Xeon cores
+/// mbc runs on), and measured on registers alone by `RowKernels.multiplyAddProbe`. Under a VM
+/// /proc/cpuinfo gives the base clock, not the boost clock the core runs at, so the kernels are
+/// compared with the measured fp32 rate, and with twice that for bf16 (a bf16 dot-product
+/// instruction does two multiply-adds per fp32 lane at the FMA's throughput).
+struct PeakRates: CustomStringConvertible {
+    let build: String
+    let megahertz: Double?
+    let lanes: Double
+    let measured: Double   // GFLOP/s
+    var nominal: Double? { megahertz.map { $0 / 1000 * lanes * 2 * 2 } }
+
+    init(repeats: Int) {
+        let kernels = RowKernels.forThisCPU
+        build = kernels.name
+        lanes = build == "avx512" ? 16 : build == "avx2" ? 8 : 4
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        megahertz = cpuinfo.split(separator: "\n").first { $0.hasPrefix("cpu MHz") }
+            .flatMap { $0.split(separator: ":").last }.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        let iterations = 20_000_000
+        var sink: Float = 0
+        let seconds = medianSeconds(repeats: repeats) { sink += kernels.multiplyAddProbe(iterations) }
+        precondition(sink.isFinite, "the multiply-add probe diverged")   // and its result is used
+        measured = Double(iterations) * 12 * 16 * 2 / seconds / 1e9
+    }
+
+    var description: String {
+        let clock = megahertz.map { String(format: "%.0f MHz", $0) } ?? "clock unknown"
+        let nominalText = nominal.map { String(format: "%.1f GFLOP/s fp32, %.1f bf16", $0, 2 * $0) } ?? "unknown"
+        return String(format: "peak per core: measured %.1f GFLOP/s fp32, so %.1f bf16 (%@ build, registers only); nominal %@ (%@ x %.0f lanes x 2 FMA pipes x 2)",
+                      measured, 2 * measured, build, nominalText, clock, lanes)
+    }
+
+    /// Per kernel kind and pass of one training step: time, share, GFLOP/s of the multiply-adds the
+    /// model's summary counts for that kind (forward: 2 per MAC; backward: dX and dW, 4 per MAC;
+    /// GEMM-equivalent where sign tables replace the arithmetic), and that rate against the peaks.
+    func rows(profile: KernelProfile, model: MBCliqueNet, batch: Int) -> [[String]] {
+        let macs = Dictionary(ModelSummary(model: model).rows.map { ($0.kind, Double($0.multiplyAdds)) }, uniquingKeysWith: +)
+        let macsByKind: [String: Double] = [
+            "BN-ReLU-1x1 (fused)": ["block 1x1", "transition", "compression"].reduce(0) { $0 + (macs[$1] ?? 0) },
+            "modulated 3x3": macs["modulated 3x3"] ?? 0, "stem 3x3": macs["stem"] ?? 0, "head + loss": macs["head"] ?? 0,
+        ]
+        let total = profile.seconds.values.reduce(0, +)
+        var rows = [["kernel", "pass", "seconds", "share", "GFLOP/s", "of fp32 peak", "of bf16 peak"]]
+        for (key, seconds) in profile.seconds.sorted(by: { $0.value > $1.value }) {
+            let pass = key.hasSuffix(" backward") ? "backward" : "forward"
+            let kind = String(key.dropLast(pass.count + 1))
+            var rate = "–", ofPeak = "–", ofBF16 = "–"
+            if let m = macsByKind[kind], m > 0 {
+                let gflops = m * Double(batch) * (pass == "forward" ? 2 : 4) / seconds / 1e9
+                rate = String(format: "%.1f", gflops)
+                ofPeak = String(format: "%.0f%%", 100 * gflops / measured)
+                ofBF16 = String(format: "%.0f%%", 100 * gflops / (2 * measured))
+            }
+            rows.append([kind, pass, String(format: "%.3f", seconds), String(format: "%.0f%%", 100 * seconds / total), rate, ofPeak, ofBF16])
+        }
+        return rows
     }
 }
 

@@ -29,7 +29,9 @@ bench=$here/.build/release/mbc-bench
 mpi=(mpirun --bind-to core -x OPENBLAS_NUM_THREADS=1)
 [ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
 [ -n "${OPENBLAS_CORETYPE:-}" ] && mpi+=(-x OPENBLAS_CORETYPE)
-tcmalloc=$(ldconfig -p | awk '/libtcmalloc_minimal.so.4 /{print $NF; exit}')
+# awk reads all of ldconfig's output: exiting at the first match could kill ldconfig with SIGPIPE,
+# which pipefail turns into a silent exit of this script (it happened under load).
+tcmalloc=$(ldconfig -p | awk '/libtcmalloc_minimal.so.4 / && !found {print $NF; found=1}')
 [ -n "$tcmalloc" ] || echo "warning: libtcmalloc_minimal.so.4 not found; PyTorch runs with glibc malloc (much slower; BENCHMARKS.md says why)" >&2
 common=(--warmup "$warmup" --steps "$steps")
 

@@ -6,11 +6,13 @@ set -euo pipefail
 if ! python3 -c "import torch" 2>/dev/null; then
     python3 -m pip install --quiet torch numpy
 fi
-if ! ldconfig -p | grep -q libtcmalloc_minimal.so.4; then
+# grep reads all of ldconfig's output (not -q): stopping at the first match could kill ldconfig
+# with SIGPIPE, which pipefail would report as "not found".
+if ! ldconfig -p | grep libtcmalloc_minimal.so.4 >/dev/null; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends libtcmalloc-minimal4 >/dev/null
 fi
-echo "reference: torch $(python3 -c 'import torch; print(torch.__version__)'), tcmalloc $(ldconfig -p | grep -q libtcmalloc_minimal.so.4 && echo installed || echo missing)"
+echo "reference: torch $(python3 -c 'import torch; print(torch.__version__)'), tcmalloc $(ldconfig -p | grep libtcmalloc_minimal.so.4 >/dev/null && echo installed || echo missing)"

@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "MBRowKernelsAVX512", dependencies: ["MBRowKernels"], swiftSettings: avx512Settings),
         .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM", "MBSignGEMM512",
                                                "MBRowKernels", "MBRowKernelsAVX2", "MBRowKernelsAVX512"], swiftSettings: fastSettings),
-        .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore"], swiftSettings: fastSettings),
+        .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore", "MBRowKernels"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBBase", "MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
         .target(name: "MBDistributed", dependencies: ["MBBase", "CMPI", "CSystem", "MBCore"], swiftSettings: fastSettings),
         .target(name: "MBTrain",

@@ -1,4 +1,5 @@
 import MBCore
+import MBRowKernels
 
 /// The latent filters of one modulated 3x3 conv, `C ∈ R^{(O/k)×C_in×3×3}`, laid out for the
 /// factored route: `Bcat[t·O' + i, ch] = sign(C[i, ch, t])` (or `C` itself when unbinarized).
@@ -128,7 +129,9 @@ public final class ModulatedConv {
         dyPadded.pointer.update(repeating: 0, count: pad)
         (dyPadded.pointer + pad + o * hw).update(repeating: 0, count: pad)
         let m = parameters.value(mfilter), dm = parameters.gradient(mfilter), mask = UnsafePointer(taps.masks.pointer)
-        var dmSums = [SIMD4<Float>](repeating: .zero, count: 9 * k)
+        // dM's sums, 16 lanes per (t, j), kept across rows and images and added up at the end.
+        var dmSums = [Float](repeating: 0, count: 9 * k * 16)
+        let rowKernels = RowKernels.forThisCPU
         for img in 0..<x.n {
             let dy = dyPadded.pointer + pad
             dy.update(from: output.grad.pointer + img * output.perImage, count: o * hw)
@@ -143,29 +146,8 @@ public final class ModulatedConv {
                     let maskT = mask + t * hw, maskBack = mask + (8 - t) * hw
                     let dgRow = dg.pointer + (t * of + i) * hw
                     let dyBack = dyi - off
-                    var p = 0
                     dmSums.withUnsafeMutableBufferPointer { sums in
-                        let s = sums.baseAddress! + t * k
-                        while p + 4 <= hw {
-                            let gm = load4(gt + p) * load4(maskT + p)
-                            var back = SIMD4<Float>.zero
-                            for j in 0..<k {
-                                back += load4(dyBack + j * hw + p) * m[j * 9 + t]
-                                s[j] += load4(dyi + j * hw + p) * gm
-                            }
-                            store4(back * load4(maskBack + p), dgRow + p)
-                            p += 4
-                        }
-                        while p < hw {
-                            let gm = gt[p] * maskT[p]
-                            var back: Float = 0
-                            for j in 0..<k {
-                                back += dyBack[j * hw + p] * m[j * 9 + t]
-                                s[j][0] += dyi[j * hw + p] * gm
-                            }
-                            dgRow[p] = back * maskBack[p]
-                            p += 1
-                        }
+                        rowKernels.tapBackward(gt, maskT, maskBack, dgRow, dyBack, dyi, hw, k, m + t, sums.baseAddress! + 16 * t * k)
                     }
                 }
             }
@@ -182,7 +164,11 @@ public final class ModulatedConv {
         }
         preActivation?.finishBackward(inputs(x), parameters: parameters)
         for t in 0..<9 {
-            for j in 0..<k { dm[j * 9 + t] += dmSums[t * k + j].sum() }
+            for j in 0..<k {
+                var sum: Float = 0
+                for lane in 0..<16 { sum += dmSums[16 * (t * k + j) + lane] }
+                dm[j * 9 + t] += sum
+            }
         }
     }
 }

@@ -1,3 +1,5 @@
+import MBRowKernels
+
 /// The nine taps of a 3x3 conv (stride 1, pad 1) over flattened (H·W) planes, for the factored
 /// modulated conv: tap t reads `plane[p + offset(t)]`, `offset(t) = du·W + dv`, multiplied by a
 /// 0/1 mask that is 1 where `p + δ_t` lies inside the image. Reads past a plane land in the
@@ -35,31 +37,7 @@ public final class ModulatedTaps {
         withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 9) { tp in
             for i in 0..<of {
                 for t in 0..<9 { tp.initializeElement(at: t, to: g + (t * of + i) * hw + offset(t)) }
-                let yi = y + i * k * hw
-                var p = 0
-                while p + 4 <= hw {
-                    let v0 = load4(tp[0] + p) * load4(mask + p), v1 = load4(tp[1] + p) * load4(mask + hw + p)
-                    let v2 = load4(tp[2] + p) * load4(mask + 2 * hw + p), v3 = load4(tp[3] + p) * load4(mask + 3 * hw + p)
-                    let v4 = load4(tp[4] + p) * load4(mask + 4 * hw + p), v5 = load4(tp[5] + p) * load4(mask + 5 * hw + p)
-                    let v6 = load4(tp[6] + p) * load4(mask + 6 * hw + p), v7 = load4(tp[7] + p) * load4(mask + 7 * hw + p)
-                    let v8 = load4(tp[8] + p) * load4(mask + 8 * hw + p)
-                    for j in 0..<k {
-                        let mj = m + j * 9
-                        var acc = v0 * mj[0]
-                        acc += v1 * mj[1]; acc += v2 * mj[2]; acc += v3 * mj[3]; acc += v4 * mj[4]
-                        acc += v5 * mj[5]; acc += v6 * mj[6]; acc += v7 * mj[7]; acc += v8 * mj[8]
-                        store4(acc, yi + j * hw + p)
-                    }
-                    p += 4
-                }
-                while p < hw {
-                    for j in 0..<k {
-                        var acc: Float = 0
-                        for t in 0..<9 { acc += tp[t][p] * mask[t * hw + p] * m[j * 9 + t] }
-                        yi[j * hw + p] = acc
-                    }
-                    p += 1
-                }
+                RowKernels.forThisCPU.shiftSum(UnsafePointer(tp.baseAddress!), mask, hw, m, k, y + i * k * hw)
             }
         }
     }

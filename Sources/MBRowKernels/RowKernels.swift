@@ -27,6 +27,17 @@ public struct RowKernels: Sendable {
     public let addLinear: @Sendable (_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ count: Int,
                                      _ mean: Float, _ slope: Float, _ shift: Float) -> Void
 
+    /// One filter's output of the modulated conv: y_j[p] = Σ_t M[j][t]·mask_t[p]·tap_t[p] for
+    /// j < k, the nine shifted tap planes `taps`, masks (9, count), M (k, 9), y (k, count).
+    public let shiftSum: @Sendable (_ taps: UnsafePointer<UnsafePointer<Float>>, _ masks: UnsafePointer<Float>, _ count: Int,
+                                    _ m: UnsafePointer<Float>, _ k: Int, _ y: UnsafeMutablePointer<Float>) -> Void
+    /// One tap t of one filter in the modulated conv's backward: dG[p] = maskBack[p]·Σ_j M[j][t]·dyBack_j[p]
+    /// and sums_j += dy_j ⊙ mask[p]·G[p] (16 lanes per j, kept across calls), rows j of dY `count` apart,
+    /// `mColumn[9·j]` = M[j][t].
+    public let tapBackward: @Sendable (_ g: UnsafePointer<Float>, _ mask: UnsafePointer<Float>, _ maskBack: UnsafePointer<Float>,
+                                       _ dg: UnsafeMutablePointer<Float>, _ dyBack: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                       _ count: Int, _ k: Int, _ mColumn: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<Float>) -> Void
+
     /// `iterations` rounds of 12 independent 16-float multiply-adds on registers alone (returns
     /// a value that depends on all of them): `mbc-bench model` times it for this build's peak.
     public let multiplyAddProbe: @Sendable (_ iterations: Int) -> Float
@@ -42,6 +53,9 @@ public struct RowKernels: Sendable {
                 sum: @escaping @Sendable (UnsafePointer<Float>, Int) -> Float,
                 squaredDeviation: @escaping @Sendable (UnsafePointer<Float>, Int, Float) -> Float,
                 addLinear: @escaping @Sendable (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int, Float, Float, Float) -> Void,
+                shiftSum: @escaping @Sendable (UnsafePointer<UnsafePointer<Float>>, UnsafePointer<Float>, Int, UnsafePointer<Float>, Int, UnsafeMutablePointer<Float>) -> Void,
+                tapBackward: @escaping @Sendable (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>,
+                                                  UnsafePointer<Float>, UnsafePointer<Float>, Int, Int, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
                 multiplyAddProbe: @escaping @Sendable (Int) -> Float, name: String) {
         self.affine = affine
         self.maskedGradient = maskedGradient
@@ -50,6 +64,8 @@ public struct RowKernels: Sendable {
         self.sum = sum
         self.squaredDeviation = squaredDeviation
         self.addLinear = addLinear
+        self.shiftSum = shiftSum
+        self.tapBackward = tapBackward
         self.multiplyAddProbe = multiplyAddProbe
         self.name = name
     }
@@ -61,7 +77,8 @@ public struct RowKernels: Sendable {
         reluGradientSums: { rowReluGradientSums($0, $1, $2, $3, $4, $5) },
         accumulateInputGradient: { rowAccumulateInputGradient($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) },
         sum: { rowSum($0, $1) }, squaredDeviation: { rowSquaredDeviation($0, $1, $2) },
-        addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, multiplyAddProbe: { rowMultiplyAddProbe($0) }, name: "portable")
+        addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, shiftSum: { rowShiftSum($0, $1, $2, $3, $4, $5) },
+        tapBackward: { rowTapBackward($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }, multiplyAddProbe: { rowMultiplyAddProbe($0) }, name: "portable")
 }
 
 @usableFromInline typealias Row = SIMD16<Float>
@@ -175,6 +192,62 @@ public func rowAddLinear(_ x: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<F
     var i = 0
     while i + 16 <= n { store(load(dx + i) + slope * (load(x + i) - mean) + shift, dx + i); i += 16 }
     while i < n { dx[i] += slope * (x[i] - mean) + shift; i += 1 }
+}
+
+@inlinable @inline(__always)
+public func rowShiftSum(_ tp: UnsafePointer<UnsafePointer<Float>>, _ mask: UnsafePointer<Float>, _ hw: Int,
+                        _ m: UnsafePointer<Float>, _ k: Int, _ yi: UnsafeMutablePointer<Float>) {
+    var p = 0
+    while p + 16 <= hw {
+        let v0 = load(tp[0] + p) * load(mask + p), v1 = load(tp[1] + p) * load(mask + hw + p)
+        let v2 = load(tp[2] + p) * load(mask + 2 * hw + p), v3 = load(tp[3] + p) * load(mask + 3 * hw + p)
+        let v4 = load(tp[4] + p) * load(mask + 4 * hw + p), v5 = load(tp[5] + p) * load(mask + 5 * hw + p)
+        let v6 = load(tp[6] + p) * load(mask + 6 * hw + p), v7 = load(tp[7] + p) * load(mask + 7 * hw + p)
+        let v8 = load(tp[8] + p) * load(mask + 8 * hw + p)
+        for j in 0..<k {
+            let mj = m + j * 9
+            var acc = v0 * mj[0]
+            acc += v1 * mj[1]; acc += v2 * mj[2]; acc += v3 * mj[3]; acc += v4 * mj[4]
+            acc += v5 * mj[5]; acc += v6 * mj[6]; acc += v7 * mj[7]; acc += v8 * mj[8]
+            store(acc, yi + j * hw + p)
+        }
+        p += 16
+    }
+    while p < hw {
+        for j in 0..<k {
+            var acc: Float = 0
+            for t in 0..<9 { acc += tp[t][p] * mask[t * hw + p] * m[j * 9 + t] }
+            yi[j * hw + p] = acc
+        }
+        p += 1
+    }
+}
+
+@inlinable @inline(__always)
+public func rowTapBackward(_ gt: UnsafePointer<Float>, _ maskT: UnsafePointer<Float>, _ maskBack: UnsafePointer<Float>,
+                           _ dgRow: UnsafeMutablePointer<Float>, _ dyBack: UnsafePointer<Float>, _ dyi: UnsafePointer<Float>,
+                           _ hw: Int, _ k: Int, _ mColumn: UnsafePointer<Float>, _ sums: UnsafeMutablePointer<Float>) {
+    var p = 0
+    while p + 16 <= hw {
+        let gm = load(gt + p) * load(maskT + p)
+        var back = Row.zero
+        for j in 0..<k {
+            back += load(dyBack + j * hw + p) * mColumn[j * 9]
+            store(load(sums + 16 * j) + load(dyi + j * hw + p) * gm, sums + 16 * j)
+        }
+        store(back * load(maskBack + p), dgRow + p)
+        p += 16
+    }
+    while p < hw {
+        let gm = gt[p] * maskT[p]
+        var back: Float = 0
+        for j in 0..<k {
+            back += dyBack[j * hw + p] * mColumn[j * 9]
+            sums[16 * j] += dyi[j * hw + p] * gm
+        }
+        dgRow[p] = back * maskBack[p]
+        p += 1
+    }
 }
 
 @inlinable @inline(__always)

@@ -7,4 +7,5 @@ public let avx512RowKernels = RowKernels(
     reluGradientSums: { rowReluGradientSums($0, $1, $2, $3, $4, $5) },
     accumulateInputGradient: { rowAccumulateInputGradient($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) },
     sum: { rowSum($0, $1) }, squaredDeviation: { rowSquaredDeviation($0, $1, $2) },
-    addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, multiplyAddProbe: { rowMultiplyAddProbe($0) }, name: "avx512")
+    addLinear: { rowAddLinear($0, $1, $2, $3, $4, $5) }, shiftSum: { rowShiftSum($0, $1, $2, $3, $4, $5) },
+    tapBackward: { rowTapBackward($0, $1, $2, $3, $4, $5, $6, $7, $8, $9) }, multiplyAddProbe: { rowMultiplyAddProbe($0) }, name: "avx512")

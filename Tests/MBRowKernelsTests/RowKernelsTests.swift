@@ -29,7 +29,28 @@ final class RowKernelsTests: XCTestCase {
         out += dx + [masked.0, masked.1, kernels.sum(x, n), kernels.squaredDeviation(x, n, 0.3)]
         dx = dx0
         kernels.addLinear(x, &dx, n, 0.3, -0.6, 0.1)
-        return out + dx
+        out += dx
+        // The modulated conv's loops, k = 3: nine tap rows and masks, M (3, 9).
+        let k = 3
+        let planes = row(9 * n, &rng), masks = (0..<9 * n).map { _ in Float(rng.next() % 2) }
+        let m = row(9 * k, &rng), dyRows = row(k * n, &rng)
+        var shifted = [Float](repeating: 0, count: k * n)
+        var dg = [Float](repeating: 0, count: n), sums = [Float](repeating: 0.5, count: 16 * k)
+        planes.withUnsafeBufferPointer { g in
+            let taps = (0..<9).map { g.baseAddress! + $0 * n }
+            taps.withUnsafeBufferPointer { kernels.shiftSum($0.baseAddress!, masks, n, m, k, &shifted) }
+            out += shifted
+            for t in [0, 4, 8] {
+                masks.withUnsafeBufferPointer { mk in
+                    m.withUnsafeBufferPointer { mp in
+                        kernels.tapBackward(taps[t], mk.baseAddress! + t * n, mk.baseAddress! + (8 - t) * n, &dg, dyRows, dyRows,
+                                            n, k, mp.baseAddress! + t, &sums)
+                    }
+                }
+                out += dg
+            }
+        }
+        return out + sums
     }
 
     func testEveryBuildGivesThePortableBits() {

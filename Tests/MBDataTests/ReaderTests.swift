@@ -1,3 +1,4 @@
+import MBTestSupport
 import XCTest
 @testable import MBData
 
@@ -27,6 +28,26 @@ final class ReaderTests: XCTestCase {
         let config = fixtureConfig(.cifar10)
         try Expected("cifar10-train").assertMatches(try loadDataset(config, split: .train))
         try Expected("cifar10-test").assertMatches(try loadDataset(config, split: .test))
+    }
+
+    /// The archives' name files name the classes; without them the classes have no names (numbers
+    /// in an export); a file with the wrong count is refused.
+    func testCIFARClassNamesFromTheArchivesNameFiles() throws {
+        XCTAssertEqual(try loadDataset(fixtureConfig(.cifar10), split: .test).classNames, [])
+        let root = try temporaryDirectory(for: self)
+        try FileManager.default.copyItem(atPath: Paths.fixtures + "/cifar-10-batches-bin", toPath: root + "/cifar-10-batches-bin")
+        try FileManager.default.copyItem(atPath: Paths.fixtures + "/cifar-100-binary", toPath: root + "/cifar-100-binary")
+        let ten = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        try (ten.joined(separator: "\n") + "\n\n").write(toFile: root + "/cifar-10-batches-bin/batches.meta.txt", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try loadDataset(fixtureConfig(.cifar10, root: root), split: .train).classNames, ten)
+        var hundred = fixtureConfig(.cifar100, root: root)
+        hundred.cifar100Labels = .coarse
+        let coarse = (0..<20).map { "superclass \($0)" }
+        try coarse.joined(separator: "\r\n").write(toFile: root + "/cifar-100-binary/coarse_label_names.txt", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try loadDataset(hundred, split: .test).classNames, coarse)
+        try ten.joined(separator: "\n").write(toFile: root + "/cifar-100-binary/fine_label_names.txt", atomically: true, encoding: .utf8)
+        hundred.cifar100Labels = .fine
+        assertDataError(try loadDataset(hundred, split: .test), mentions: ["fine_label_names.txt", "lists 10 class names, not 100"])
     }
 
     func testCIFAR100FineAndCoarseLabels() throws {

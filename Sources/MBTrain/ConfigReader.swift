@@ -100,7 +100,7 @@ public indirect enum ConfigValue: Equatable {
     public func yaml(indent: Int = 0) -> String {
         let pad = String(repeating: " ", count: indent)
         switch self {
-        case .scalar(let s): return s
+        case .scalar(let s): return Self.yamlScalar(s)
         case .list(let items): return "[" + items.map { $0.yaml() }.joined(separator: ", ") + "]"
         case .map(let entries):
             return entries.map { entry in
@@ -110,6 +110,35 @@ public indirect enum ConfigValue: Equatable {
                 return "\(pad)\(entry.key): \(entry.value.yaml())\n"
             }.joined()
         }
+    }
+}
+
+extension ConfigValue {
+    /// `s` as a YAML scalar that reads back as `s`, in a block mapping or a flow list: plain where
+    /// that is safe (numbers, names, most paths), single-quoted where plain text would be read as
+    /// something else (`a: b`, `x #y`, a leading indicator, commas and brackets, outer spaces),
+    /// double-quoted with escapes where it holds control characters.
+    static func yamlScalar(_ s: String) -> String {
+        guard let first = s.first else { return "''" }
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            var quoted = "\""
+            for u in s.unicodeScalars {
+                switch u {
+                case "\\": quoted += "\\\\"
+                case "\"": quoted += "\\\""
+                case "\n": quoted += "\\n"
+                case "\t": quoted += "\\t"
+                case _ where u.value < 0x20 || u.value == 0x7f: quoted += String(format: "\\x%02X", u.value)
+                default: quoted.unicodeScalars.append(u)
+                }
+            }
+            return quoted + "\""
+        }
+        let second = s.dropFirst().first
+        let leadingIndicator = "?:-".contains(first) ? (second == nil || second == " ") : "#&*!|>'\"%@`,[]{}".contains(first)
+        let plain = !leadingIndicator && !s.contains(": ") && !s.contains(" #") && !s.hasSuffix(":")
+            && first != " " && s.last != " " && !s.contains(where: { ",[]{}".contains($0) })
+        return plain ? s : "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
     }
 }
 

@@ -48,6 +48,20 @@ final class ConfigTests: XCTestCase {
         assertRejects("model: [1, 2]\n", mentioning: ["`model` must be a mapping"])
     }
 
+    /// The resolved config (config.yaml, a checkpoint's record) reads back as written, whatever a
+    /// string holds: a data root with `: ` or ` #` in it, outer spaces, quotes, brackets, tabs.
+    func testStringsReadBackAsWritten() throws {
+        let strings = ["data", "/data/mnist", "/data/run: 1", "/data/x #y", "#root", "- x", "-5", "1.0e-5", "a,b", "[x]", "{y}",
+                       " padded ", "it's", "say \"hi\"", "tab\there", "line\nbreak", "back\\slash", "ends:", ":", "-", "?", "*star",
+                       "&anchor", "!tag", "|", ">", "%x", "@x", "`x`", "null", "~", "true", "0x10", "é ü 字"]
+        for text in strings {
+            let tree = ConfigValue.map([ConfigEntry(key: "data", value: .map([ConfigEntry(key: "root", value: .scalar(text)),
+                                                                               ConfigEntry(key: "list", value: .list([.scalar(text), .scalar("1")]))]))])
+            let read = try ConfigValue.parse(yaml: tree.yaml(), source: "test")
+            XCTAssertEqual(read, tree, "`\(text)` was written as:\n\(tree.yaml())")
+        }
+    }
+
     func testResolvedConfigListsEveryKeyWithItsValue() throws {
         let c = try config("model:\n  k: 2\n")
         let text = c.resolved.yaml()

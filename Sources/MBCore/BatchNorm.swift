@@ -158,11 +158,3 @@ public final class BatchNorm {
                                                a: Float, b: Float, c: Float, relu: Bool) {
     RowKernels.forThisCPU.accumulateInputGradient(dy, y, x, dx, n, mean, a, b, c, relu)
 }
-
-@inline(__always) public func load4(_ p: UnsafePointer<Float>) -> SIMD4<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self)
-}
-
-@inline(__always) public func store4(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD4<Float>.self)
-}

@@ -15,3 +15,5 @@ static inline int mbc_success(void) { return MPI_SUCCESS; }
 static inline int mbc_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int mbc_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
 static inline MPI_Errhandler mbc_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline MPI_Request mbc_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *mbc_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }

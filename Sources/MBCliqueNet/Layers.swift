@@ -40,6 +40,7 @@ final class StemLayer: NetworkLayer {
     }
 
     var kind: KernelKind { .stem }
+    var parameterTensors: [TensorRef] { [weight] }
 
     func forward(training: Bool) {
         conv.forward(input, weight: net.weights.forwardWeight(weight, binary: binary), alpha: alpha, into: output)
@@ -66,6 +67,7 @@ final class FusedConv1x1Layer: NetworkLayer {
     }
 
     var kind: KernelKind { .normConv1x1 }
+    var parameterTensors: [TensorRef] { [conv.norm.gamma, conv.norm.beta] + uniqueTensors(conv.weights) }
     var normalizedInputs: [Activation] { inputs }
     var defersInputGradientTerms: Bool { true }
 
@@ -90,6 +92,7 @@ final class ModulatedFilterLayer: NetworkLayer {
     var kind: KernelKind { .modulated }
     var inputs: [Activation] { [] }
     var outputs: [Activation] { [] }
+    var parameterTensors: [TensorRef] { [filter.latent] }
 
     func forward(training: Bool) { filter.prepare(parameters: net.parameters) }
     func backward() { filter.foldGradient(parameters: net.parameters) }
@@ -113,6 +116,7 @@ final class ModulatedConvLayer: NetworkLayer {
     }
 
     var kind: KernelKind { .modulated }
+    var parameterTensors: [TensorRef] { [conv.preActivation!.norm.gamma, conv.preActivation!.norm.beta, conv.mfilter] }
     var normalizedInputs: [Activation] { inputs }
     var defersInputGradientTerms: Bool { true }
 
@@ -137,6 +141,7 @@ final class AveragePoolLayer: NetworkLayer {
     }
 
     var kind: KernelKind { .pooling }
+    var parameterTensors: [TensorRef] { [] }
 
     func forward(training: Bool) { pool.forward(input) }
     func backward() { pool.backward(input) }
@@ -157,6 +162,7 @@ final class BatchNormLayer: NetworkLayer {
     }
 
     var outputs: [Activation] { norm.outputs }
+    var parameterTensors: [TensorRef] { [norm.gamma, norm.beta] }
     var normalizedInputs: [Activation] { inputs }
 
     func forward(training: Bool) {
@@ -182,6 +188,7 @@ final class GlobalPoolLayer: NetworkLayer {
     }
 
     var kind: KernelKind { .pooling }
+    var parameterTensors: [TensorRef] { [] }
 
     func forward(training: Bool) {
         features.resize(batch: inputs[0].n)
@@ -217,9 +224,16 @@ final class HeadConvLayer: NetworkLayer {
     }
 
     var kind: KernelKind { .head }
+    var parameterTensors: [TensorRef] { uniqueTensors(conv.weights) }
 
     func forward(training: Bool) { conv.forward(inputs, weights: net.weights) }
     func backward() { conv.backward(inputs, weights: net.weights) }
+}
+
+/// `tensors` without repeats, in first-seen order (a split weight lists its tensor once per part).
+func uniqueTensors(_ tensors: [TensorRef]) -> [TensorRef] {
+    var seen = Set<TensorRef>()
+    return tensors.filter { seen.insert($0).inserted }
 }
 
 /// McDonnell's constant scale for a binarized conv, `sqrt(2 / fan_in)`, fan_in = kh·kw·C_in.

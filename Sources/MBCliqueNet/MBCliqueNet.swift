@@ -81,6 +81,8 @@ public final class MBCliqueNet {
         layers.append(HeadConvLayer(headConv, input: features, net: net))
         layers.append(BatchNormLayer(headNorm, inputs: [headConv.output], kind: .head, net: net))
         plan = NetworkPlan(input: input, layers: layers)
+        precondition(plan.completedGradients.joined().map(\.index).sorted() == Array(parameters.infos.indices),
+                     "every parameter's gradient must be completed by exactly one backward step")
     }
 
     /// Attach a profile to split forward/backward time by kernel kind (benchmarks); nil to detach.
@@ -186,20 +188,24 @@ public final class MBCliqueNet {
         return result
     }
 
-    /// Backward from the gradient of the last `loss(labels:gradient: true)`.
-    public func backwardFromLoss() {
-        backward(logitGradient: loss.logitGradient.pointer)
+    /// Backward from the gradient of the last `loss(labels:gradient: true)`. After each backward
+    /// step, `stepDone` gets the parameters whose gradients are now final (the gradient
+    /// allreduce starts on them while backward goes on).
+    public func backwardFromLoss(stepDone: ([TensorRef]) -> Void = { _ in }) {
+        backward(logitGradient: loss.logitGradient.pointer, stepDone: stepDone)
     }
 
     /// Backward from dLoss/dlogits (N, classes) after a training forward: the plan's backward
-    /// steps, then the clipped straight-through estimator if configured.
-    public func backward(logitGradient: UnsafePointer<Float>) {
-        plan.backward(from: logits, gradient: logitGradient)
-        if config.clipSTE {
-            for info in parameters.infos where info.binary {
-                applyClippedSTE(latent: parameters.values.pointer + info.offset,
-                                gradient: parameters.gradients!.pointer + info.offset, count: info.count)
+    /// steps; the clipped straight-through estimator, if configured, is applied to each binary
+    /// tensor's gradient as soon as it is complete, before `stepDone` hears of it.
+    public func backward(logitGradient: UnsafePointer<Float>, stepDone: ([TensorRef]) -> Void = { _ in }) {
+        plan.backward(from: logits, gradient: logitGradient) { completed in
+            if config.clipSTE {
+                for t in completed where parameters.infos[t.index].binary {
+                    applyClippedSTE(latent: parameters.value(t), gradient: parameters.gradient(t), count: t.count)
+                }
             }
+            stepDone(completed)
         }
     }
 }

@@ -9,6 +9,8 @@ protocol NetworkLayer: AnyObject {
     var outputs: [Activation] { get }
     /// The inputs whose batch statistics this layer's BatchNorm reads in training mode.
     var normalizedInputs: [Activation] { get }
+    /// The parameters whose gradients its backward accumulates into.
+    var parameterTensors: [TensorRef] { get }
     /// True when the backward leaves part of its normalized inputs' gradients in their
     /// `deferredTerms` instead of adding it at once (the fused BN-ReLU layers).
     var defersInputGradientTerms: Bool { get }
@@ -53,6 +55,9 @@ final class NetworkPlan {
     let input: Activation
     let forwardSteps: [Step]
     let backwardSteps: [Step]
+    /// For each backward step, the parameters whose gradients are complete once it has run: those
+    /// it is the last (in backward order) to accumulate into.
+    let completedGradients: [[TensorRef]]
     /// The layer outputs whose gradients persist through a backward pass, zeroed at its start
     /// (outputs with a shared gradient buffer are zeroed by their reader instead).
     let accumulatedGradients: [Activation]
@@ -86,6 +91,13 @@ final class NetworkPlan {
             layer.outputs.filter { deferred.contains(ObjectIdentifier($0)) }.map(Step.deferredTerms) + [.layer(layer)]
         }
         accumulatedGradients = outputs.filter { !$0.sharesGradient }
+        var completed = [[TensorRef]](repeating: [], count: backwardSteps.count)
+        var seen = Set<TensorRef>()
+        for (index, step) in backwardSteps.enumerated().reversed() {
+            guard case .layer(let layer) = step else { continue }
+            for t in layer.parameterTensors where seen.insert(t).inserted { completed[index].append(t) }
+        }
+        completedGradients = completed
     }
 
     var layers: [NetworkLayer] {
@@ -106,11 +118,13 @@ final class NetworkPlan {
     }
 
     /// Zeroes the accumulated gradients, sets `output`'s gradient to `gradient`, and runs the
-    /// backward steps. Follows a training forward.
-    func backward(from output: Activation, gradient: UnsafePointer<Float>) {
+    /// backward steps. Follows a training forward. After each step, `stepDone` gets the
+    /// parameters whose gradients that step completed (often none).
+    func backward(from output: Activation, gradient: UnsafePointer<Float>, stepDone: ([TensorRef]) -> Void) {
         for map in accumulatedGradients { map.prepareGradient() }
         output.grad.pointer.update(from: gradient, count: output.count)
-        for step in backwardSteps {
+        for (step, completed) in zip(backwardSteps, completedGradients) {
+            defer { stepDone(completed) }
             switch step {
             case .layer(let layer):
                 time(layer.kind, .backward) { layer.backward() }

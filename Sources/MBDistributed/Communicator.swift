@@ -8,6 +8,11 @@ public protocol Communicator: AnyObject {
     var size: Int { get }
     /// In-place element-wise sum over all ranks (the gradient allreduce).
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// Starts an in-place element-wise sum over all ranks that goes on while the caller works;
+    /// `buffer` must stay untouched until the returned sum is complete. Every rank starts the
+    /// same sums, of the same lengths, in the same order. The result is bitwise the same as
+    /// another call's on the same values and buffer length, whenever it is advanced or waited for.
+    func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingSum
     /// In-place element-wise sum over all ranks of a few Doubles (eval counts, summed losses).
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
     /// Copies `buffer` from `root` to every rank.
@@ -22,6 +27,20 @@ public protocol Communicator: AnyObject {
     /// Ends every rank with exit code `code`: for a failure on one rank, which would otherwise
     /// leave the others waiting in a collective.
     func abort(code: Int32) -> Never
+}
+
+/// A sum started by `Communicator.startAllreduceSum`.
+public protocol PendingSum: AnyObject {
+    /// Moves the sum on as far as it can go without waiting; true once it is complete.
+    func advance() throws -> Bool
+    /// Waits until the sum is complete.
+    func wait() throws
+}
+
+/// A sum that completed when it was started (worlds whose sums do not overlap with work).
+final class CompletedSum: PendingSum {
+    func advance() throws -> Bool { true }
+    func wait() throws {}
 }
 
 extension Communicator {
@@ -49,6 +68,7 @@ public final class SingleProcess: Communicator {
     public var rank: Int { 0 }
     public var size: Int { 1 }
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingSum { CompletedSum() }
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {}
     public func allgather(_ value: UInt64) throws -> [UInt64] { [value] }

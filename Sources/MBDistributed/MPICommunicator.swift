@@ -14,6 +14,9 @@ public final class MPICommunicator: Communicator {
     /// The largest piece of a buffer one collective call moves (at least 8).
     public var bucketBytes: Int
     private var finalized = false
+    /// A copy of the world for the ring sums' messages, apart from everything else.
+    private var ringCommunicator: MPI_Comm?
+    private var ringSums = 0
 
     public init(bucketBytes: Int = MPICommunicator.defaultBucketBytes) throws {
         guard bucketBytes >= 8 else {
@@ -37,6 +40,9 @@ public final class MPICommunicator: Communicator {
         try check(MPI_Comm_size(mbc_comm_world(), &s), "MPI_Comm_size")
         rank = Int(r)
         size = Int(s)
+        var copy: MPI_Comm?
+        try check(MPI_Comm_dup(mbc_comm_world(), &copy), "MPI_Comm_dup")
+        ringCommunicator = copy
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
@@ -45,6 +51,14 @@ public final class MPICommunicator: Communicator {
             try check(MPI_Allreduce(mbc_in_place(), base + offset, n, mbc_float(), mbc_op_sum(), mbc_comm_world()),
                       "MPI_Allreduce of \(n) floats")
         }
+    }
+
+    /// The ring algorithm (`RingSum`), advanced by the caller: its summation order is fixed,
+    /// unlike `MPI_Iallreduce`'s, whose algorithm Open MPI picks by size.
+    public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingSum {
+        guard size > 1, !buffer.isEmpty else { return CompletedSum() }
+        defer { ringSums += 1 }
+        return try RingSum(buffer, communicator: ringCommunicator, rank: rank, size: size, tag: Int32(ringSums % 32768))
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
@@ -101,6 +115,7 @@ public final class MPICommunicator: Communicator {
     public func finalize() throws {
         guard !finalized else { return }
         finalized = true
+        try check(MPI_Comm_free(&ringCommunicator), "MPI_Comm_free")
         try check(MPI_Finalize(), "MPI_Finalize")
     }
 
@@ -122,7 +137,7 @@ public final class MPICommunicator: Communicator {
 }
 
 /// Throws `DistributedError` naming `call` unless `code` is MPI_SUCCESS.
-private func check(_ code: Int32, _ call: @autoclosure () -> String) throws {
+func check(_ code: Int32, _ call: @autoclosure () -> String) throws {
     guard code != mbc_success() else { return }
     var text = [CChar](repeating: 0, count: Int(mbc_max_error_string()) + 1)
     var length: Int32 = 0

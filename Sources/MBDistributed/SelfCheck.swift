@@ -13,6 +13,18 @@ public func checkCollectives(_ world: Communicator, floats: Int) throws -> [Stri
         problems.append("float allreduce: element \(i) of \(floats) is \(values[i]), expected \(rankSum * Float(i % 251 + 1))")
     }
 
+    // The same through the started (ring) sum, moved on by `advance()` before the wait, on a
+    // length the ranks do not divide evenly.
+    var started = (0..<floats + 1).map { Float(world.rank + 1) * Float($0 % 251 + 1) }
+    try started.withUnsafeMutableBufferPointer { buffer in
+        let sum = try world.startAllreduceSum(buffer)
+        _ = try sum.advance()
+        try sum.wait()
+    }
+    if let i = started.indices.first(where: { started[$0] != rankSum * Float($0 % 251 + 1) }) {
+        problems.append("started float allreduce: element \(i) of \(floats + 1) is \(started[i]), expected \(rankSum * Float(i % 251 + 1))")
+    }
+
     var pair: [Double] = [Double(world.rank + 1), 1]
     try pair.withUnsafeMutableBufferPointer { try world.allreduceSum($0) }
     if pair != [Double(rankSum), Double(ranks)] {

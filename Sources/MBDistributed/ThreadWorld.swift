@@ -63,6 +63,12 @@ final class ThreadCommunicator: Communicator, @unchecked Sendable {
         _ = try meeting.meet(rank: rank, .doubleSum(buffer))
     }
 
+    /// Sums at once, in rank order: the ranks meet when each starts the sum.
+    func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingSum {
+        try allreduceSum(buffer)
+        return CompletedSum()
+    }
+
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
         try checkRoot(root, worldSize: size)
         _ = try meeting.meet(rank: rank, .broadcast(buffer, root: root))

@@ -120,13 +120,43 @@ public struct LogConfig: Equatable {
     }
 }
 
-/// Everything about training besides the model and data: the `optim`, `schedule`, `checkpoint`
-/// and `log` sections and the top-level `seed`.
+/// When the gradient allreduce runs.
+public enum AllreduceOverlap: String, CaseIterable {
+    /// Overlapped with backward when the ranks are on more than one host, after it otherwise.
+    case auto
+    /// Each bucket's sum starts as soon as backward has completed its gradients.
+    case on
+    /// Every bucket's sum starts after backward.
+    case off
+}
+
+/// The `distributed:` section: how gradients are summed over the ranks. Either way the sums are
+/// bitwise the same (docs/SCALING.md); only the time differs.
+public struct DistributedConfig: Equatable {
+    public var overlap = AllreduceOverlap.auto
+    /// The gradient buffer is summed in pieces of about this size.
+    public var bucketMiB = 4.0
+
+    public init() {}
+
+    public init(section s: ConfigSection) throws {
+        overlap = try s.choice("overlap", default: overlap)
+        bucketMiB = try s.double("bucket_mib", default: bucketMiB, min: 1.0 / 1024, max: 1024)
+        try s.finish()
+    }
+
+    /// The bucket size in floats.
+    public var bucketFloats: Int { max(1, Int(bucketMiB * 1_048_576) / MemoryLayout<Float>.stride) }
+}
+
+/// Everything about training besides the model and data: the `optim`, `schedule`, `checkpoint`,
+/// `log` and `distributed` sections and the top-level `seed`.
 public struct TrainingConfig: Equatable {
     public var optim = OptimConfig()
     public var schedule = ScheduleConfig()
     public var checkpoint = CheckpointConfig()
     public var log = LogConfig()
+    public var distributed = DistributedConfig()
     /// Seeds initialisation, data order and augmentation.
     public var seed = 0
 
@@ -147,6 +177,7 @@ public struct TrainingConfig: Equatable {
         schedule = try read("schedule", ScheduleConfig.init(section:))
         checkpoint = try read("checkpoint", CheckpointConfig.init(section:))
         log = try read("log", LogConfig.init(section:))
+        distributed = try read("distributed", DistributedConfig.init(section:))
         seed = try root.int("seed", default: seed, min: 0, max: Self.maxSeed)
     }
 }

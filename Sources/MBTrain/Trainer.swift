@@ -17,6 +17,8 @@ public enum TrainingEvent {
 public struct TrainingPlan {
     public var worldSize: Int
     public var ranks: [String]
+    /// How gradients are summed: the algorithm, bucket size, and whether overlapped with backward.
+    public var allreduce: String
     public var summary: ModelSummary
     public var resolvedConfig: String
     public var stepsPerEpoch: Int
@@ -113,7 +115,8 @@ public final class Trainer {
     public var plan: TrainingPlan {
         get throws {
             let ranks = try world.gather(RankInfo.current().line, root: 0) ?? []
-            return TrainingPlan(worldSize: world.size, ranks: ranks, summary: ModelSummary(model: model),
+            return TrainingPlan(worldSize: world.size, ranks: ranks, allreduce: try allreduceTiming().description,
+                                summary: ModelSummary(model: model),
                                 resolvedConfig: config.resolved.yaml(), stepsPerEpoch: sampler.stepsPerEpoch,
                                 totalSteps: totalSteps, trainCount: trainSet.count, testCount: testSet.count)
         }
@@ -156,8 +159,9 @@ public final class Trainer {
         let started = Date()
         var epochTotals = EpochTotals()
         var window = ThroughputWindow()
+        let exchange = try gradientExchange()
         while step < end, let batch = timed("data", { loader.next() }) {
-            let local = runStep(batch)
+            let local = try runStep(batch, exchange: exchange)
             let agreed = try timed("allreduce") {
                 try StepAgreement(local, stopRequested: stopSignal.isRaised).summed(over: world)
             }
@@ -181,22 +185,45 @@ public final class Trainer {
         return .finished(step: step)
     }
 
-    /// One step on this rank's batch: zero the gradients, forward with the loss, backward.
-    func runStep(_ batch: PrefetchingLoader.Batch) -> StepResult {
+    /// One step on this rank's batch: zero the gradients, forward with the loss, backward, and
+    /// the gradients summed over the ranks by `exchange` (during backward, when it overlaps).
+    func runStep(_ batch: PrefetchingLoader.Batch, exchange: GradientExchange) throws -> StepResult {
         let loss = timed("forward") {
             model.parameters.zeroGradients()
             model.forward(images: batch.images, count: batch.count, training: true)
             return model.loss(labels: batch.labels, gradient: true)
         }
-        timed("backward") { model.backwardFromLoss() }
+        timed("backward") { model.backwardFromLoss(stepDone: exchange.stepDone) }
+        try timed("allreduce") { try exchange.finish() }
         return StepResult(lossSum: loss.lossSum, top1Hits: loss.top1, images: batch.count)
     }
 
-    /// Sums the gradients over the ranks and takes the SGD step at `lr`; false, with nothing
-    /// changed, when a summed gradient is not finite.
+    /// Whether this run's gradient sums overlap with backward (`distributed.overlap`), and a
+    /// sentence saying so and why.
+    func allreduceTiming() throws -> (overlapped: Bool, description: String) {
+        let d = config.training.distributed
+        let size = d.bucketMiB >= 1 ? String(format: "%g MiB", d.bucketMiB) : String(format: "%g KiB", d.bucketMiB * 1024)
+        let buckets = "ring allreduce in \(size) buckets"
+        guard world.size > 1 else { return (false, "one rank: no allreduce") }
+        switch d.overlap {
+        case .on: return (true, "\(buckets), overlapped with backward (distributed.overlap: on)")
+        case .off: return (false, "\(buckets), after backward (distributed.overlap: off)")
+        case .auto:
+            let hosts = try hostCount(world)
+            return hosts > 1 ? (true, "\(buckets), overlapped with backward (auto: the ranks are on \(hosts) hosts)")
+                             : (false, "\(buckets), after backward (auto: the ranks share one host)")
+        }
+    }
+
+    func gradientExchange() throws -> GradientExchange {
+        GradientExchange(world: world, parameters: model.parameters, bucketFloats: config.training.distributed.bucketFloats,
+                         overlapped: try allreduceTiming().overlapped)
+    }
+
+    /// Takes the SGD step at `lr` with the summed gradients; false, with nothing changed, when
+    /// a summed gradient is not finite.
     func applyGradients(lr: Double) throws -> Bool {
         let grads = model.parameters.gradients!
-        try timed("allreduce") { try world.allreduceSum(grads.buffer) }
         guard timed("update", { allFinite(grads.pointer, count: grads.count) }) else { return false }
         timed("update") {
             sgd.step(values: model.parameters.values.pointer, grads: grads.pointer, velocity: momentum.pointer,

@@ -207,6 +207,7 @@ final class Console {
         line("mbc-train: run directory \(runDirectory)")
         line("world: \(plan.worldSize) rank\(plan.worldSize == 1 ? "" : "s")")
         for (r, place) in plan.ranks.enumerated() { line("  rank \(r): \(place)") }
+        if plan.worldSize > 1 { line("allreduce: \(plan.allreduce)") }
         line("config (resolved):\n" + plan.resolvedConfig.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         line(plan.summary.table)
         line("data: \(plan.trainCount) training, \(plan.testCount) test images; \(plan.stepsPerEpoch) steps per epoch, \(plan.totalSteps) steps in all")

@@ -1,5 +1,6 @@
 @testable import MBCliqueNet
 import MBCore
+import MBTestSupport
 import XCTest
 
 /// The order of the network's forward and backward steps, read off the plan of real models:
@@ -14,6 +15,49 @@ final class NetworkPlanTests: XCTestCase {
                 c.widths = [8, 8, 16]; c.k = 2; c.classes = 4; c.layers = layers; c.imageSize = 8; c.stemChannels = 8
                 c.compression = compression
                 try checkPlan(MBCliqueNet(config: c).plan, "compression \(compression), \(layers) layers")
+            }
+        }
+    }
+
+    /// Each parameter's gradient is reported complete by exactly one backward step, and is not
+    /// changed by any later step: what it was when reported is what the whole backward leaves
+    /// (with the clipped STE applied). The allreduce may start on it from then on.
+    func testEveryGradientIsFinalWhenReportedComplete() throws {
+        for clipSTE in [true, false] {
+            for compression in [true, false] {
+                var c = ModelConfig()
+                c.widths = [8, 8, 16]; c.k = 2; c.classes = 4; c.layers = 3; c.imageSize = 8; c.stemChannels = 8
+                c.compression = compression; c.clipSTE = clipSTE
+                let model = try MBCliqueNet(config: c)
+                model.initialize(seed: 3)
+                var rng = SplitMix64(seed: 4)
+                // Latent weights beyond ±1 too, so the clipped STE zeroes some gradients.
+                let values = model.parameters.values.pointer
+                for i in 0..<model.parameters.count { values[i] += Float(0.8 * rng.normal()) }
+                model.parametersChanged()
+                let n = 3
+                let images = Buffer(count: n * 3 * 64)
+                fillNormal(images.pointer, count: images.count, rng: &rng)
+                let labels: [Int32] = [0, 3, 1]
+                model.parameters.zeroGradients()
+                model.forward(images: images.pointer, count: n, training: true)
+                _ = labels.withUnsafeBufferPointer { model.loss(labels: $0.baseAddress!, gradient: true) }
+                var reported: [Int: [Float]] = [:]
+                model.backwardFromLoss { completed in
+                    for t in completed {
+                        XCTAssertNil(reported[t.index], "\(model.parameters.infos[t.index].name) reported twice")
+                        reported[t.index] = Array(UnsafeBufferPointer(start: model.parameters.gradient(t), count: t.count))
+                    }
+                }
+                XCTAssertEqual(Set(reported.keys), Set(model.parameters.infos.indices))
+                var nonzero = 0
+                for (index, info) in model.parameters.infos.enumerated() {
+                    let final = Array(UnsafeBufferPointer(start: model.parameters.gradients!.pointer + info.offset, count: info.count))
+                    XCTAssertEqual(reported[index], final, "\(info.name) changed after it was reported complete (clipSTE \(clipSTE), compression \(compression))")
+                    if final.contains(where: { $0 != 0 }) { nonzero += 1 }
+                }
+                // Nearly every tensor has a gradient, so a late write would show.
+                XCTAssertGreaterThan(nonzero, model.parameters.infos.count * 9 / 10)
             }
         }
     }

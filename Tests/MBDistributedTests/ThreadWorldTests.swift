@@ -189,6 +189,7 @@ final class WrongFloatSums: Communicator {
         try world.allreduceSum(buffer)
         buffer[7] += 1
     }
+    func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingSum { try world.startAllreduceSum(buffer) }
     func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try world.allreduceSum(buffer) }
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { try world.broadcast(buffer, root: root) }
     func allgather(_ value: UInt64) throws -> [UInt64] { try world.allgather(value) }

@@ -20,6 +20,14 @@ final class EnvCommandTests: XCTestCase, CommandRunning {
         XCTAssertEqual(lines.last, "collectives: ok", output)
     }
 
+    /// Three ranks: the ring sum's chunks and steps for a world that does not divide the buffers.
+    func testThreeRanksPassTheCollectives() throws {
+        let (status, output) = try run(try mpirun(), ["-np", "3", "--oversubscribe", try binary(), "env", "--bucket-bytes", "65536"])
+        XCTAssertEqual(status, 0, output)
+        XCTAssertTrue(output.hasPrefix("world: 3 ranks (MPI)\n"), output)
+        XCTAssertTrue(output.hasSuffix("collectives: ok\n"), output)
+    }
+
     func testWithoutALauncherTheWorldIsOneProcess() throws {
         let (status, output) = try run(try binary(), ["env"])
         XCTAssertEqual(status, 0, output)

@@ -25,6 +25,27 @@ final class TrainCommandTests: XCTestCase, CommandRunning {
 
     func tensors(_ path: String) throws -> [String: SafeTensor] { try SafeTensors(contentsOf: path).tensors }
 
+    /// The gradient allreduce overlapped with backward (each of 14 buckets started once backward
+    /// has completed it) and after backward give bitwise the same run, on 2 and on 4 ranks.
+    func testOverlappedAllreduceTrainsBitwiseLikeTheBlockingOne() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
+        for ranks in [2, 4] {
+            var runs: [String] = []
+            for overlap in ["on", "off"] {
+                let config = try syntheticConfig(in: dir, epochs: 2, distributed: "{overlap: \(overlap), bucket_mib: 0.001953125}",
+                                                 name: overlap)
+                let runDir = dir + "/\(ranks)-\(overlap)"
+                let result = try run(mpirun, ["-np", String(ranks), "--oversubscribe", binary, "--config", config, "--run-dir", runDir],
+                                     timeout: 300)
+                XCTAssertEqual(result.status, 0, result.output)
+                let expected = overlap == "on" ? "overlapped with backward (distributed.overlap: on)" : "after backward (distributed.overlap: off)"
+                XCTAssertTrue(result.output.contains("allreduce: ring allreduce in 2 KiB buckets, " + expected), result.output)
+                runs.append(runDir)
+            }
+            try assertFinalCheckpointsBitwiseEqual(runs[0], runs[1], step: 16, worldSize: ranks)
+        }
+    }
+
     /// SIGKILL both ranks mid-epoch, resume from the newest checkpoint: the parameters (and the
     /// momentum) at the end are bitwise those of the uninterrupted run.
     func testKilledAndResumedRunEndsBitwiseEqualToAnUninterruptedOne() throws {

@@ -41,6 +41,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSystem"),
         .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
+        // The bf16 weight-gradient kernel (AVX512-BF16 intrinsics; its functions carry their own
+        // target attribute, so the module builds for any x86-64 and runs only after a CPUID check).
+        .target(name: "CBF16"),
 
         // What every target shares: the one-message error shape, the FNV-1a hash, the console table.
         .target(name: "MBBase"),
@@ -50,7 +53,7 @@ let package = Package(
         .target(name: "MBRowKernels", swiftSettings: fastSettings),
         .target(name: "MBRowKernelsAVX2", dependencies: ["MBRowKernels"], swiftSettings: haswellSettings),
         .target(name: "MBRowKernelsAVX512", dependencies: ["MBRowKernels"], swiftSettings: avx512Settings),
-        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "MBSignGEMM", "MBSignGEMM512",
+        .target(name: "MBCore", dependencies: ["MBBase", "COpenBLAS", "CSystem", "CBF16", "MBSignGEMM", "MBSignGEMM512",
                                                "MBRowKernels", "MBRowKernelsAVX2", "MBRowKernelsAVX512"], swiftSettings: fastSettings),
         .target(name: "MBCliqueNet", dependencies: ["MBBase", "MBCore", "MBRowKernels"], swiftSettings: fastSettings),
         .target(name: "MBData", dependencies: ["MBBase", "MBCore", "CZlib", "CJPEG"], swiftSettings: fastSettings),
@@ -75,7 +78,7 @@ let package = Package(
         .testTarget(name: "MBBaseTests", dependencies: ["MBBase"]),
         .testTarget(name: "MBRowKernelsTests", dependencies: ["MBRowKernels", "MBCore"]),
         .testTarget(name: "MBSignGEMMTests", dependencies: ["MBSignGEMM", "MBSignGEMM512", "MBCore"]),
-        .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "MBTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "MBCoreTests", dependencies: ["MBCore", "CBF16", "MBTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MBCliqueNetTests", dependencies: ["MBCliqueNet", "MBTrain", "MBTestSupport"],
                     exclude: ["Fixtures"]),
         // Fixtures are read through #filePath (Tests/MBDataTests/Fixtures, made by make_fixtures.py).

@@ -5,6 +5,8 @@ final class NetworkState {
     let parameters: TensorStore
     let state: TensorStore
     let weights: WeightSource
+    /// The weight-gradient products of the 1x1 and modulated convs, one after the other.
+    var gradientGEMM = WeightGradientGEMM(precision: .fp32)
     /// The shared gradient buffers of the outputs of the unfused BatchNorms (block pools).
     let gradientPool = GradientPool()
 
@@ -75,7 +77,7 @@ final class FusedConv1x1Layer: NetworkLayer {
         conv.forward(inputs, parameters: net.parameters, state: net.state, weights: net.weights, training: training)
     }
 
-    func backward() { conv.backward(inputs, parameters: net.parameters) }
+    func backward() { conv.backward(inputs, parameters: net.parameters, gradientGEMM: net.gradientGEMM) }
 }
 
 /// Rebuilds a layer's modulated filter layout from its latent weights each forward, and folds the
@@ -124,7 +126,7 @@ final class ModulatedConvLayer: NetworkLayer {
         conv.forward(input, parameters: net.parameters, state: net.state, training: training)
     }
 
-    func backward() { conv.backward(input, parameters: net.parameters) }
+    func backward() { conv.backward(input, parameters: net.parameters, gradientGEMM: net.gradientGEMM) }
 }
 
 final class AveragePoolLayer: NetworkLayer {

@@ -85,6 +85,13 @@ public final class MBCliqueNet {
                      "every parameter's gradient must be completed by exactly one backward step")
     }
 
+    /// The arithmetic of the weight gradients of the 1x1 and modulated convs (fp32 by default);
+    /// bf16 only where `GradientPrecision.bf16.runsOnThisCPU`.
+    public var gradientPrecision: GradientPrecision {
+        get { net.gradientGEMM.precision }
+        set { net.gradientGEMM = WeightGradientGEMM(precision: newValue) }
+    }
+
     /// Attach a profile to split forward/backward time by kernel kind (benchmarks); nil to detach.
     public var profile: KernelProfile? {
         get { plan.profile }

@@ -119,8 +119,9 @@ public final class ModulatedConv {
     }
 
     /// Accumulates dX into `x.grad` (with a pre-activation, part of it deferred: see
-    /// `PreActivation`), dBcat into the filter, dM into the M-filter's gradient.
-    public func backward(_ x: Activation, parameters: TensorStore) {
+    /// `PreActivation`), dBcat into the filter, dM into the M-filter's gradient. `gradientGEMM`
+    /// computes dBcat's products, in its precision.
+    public func backward(_ x: Activation, parameters: TensorStore, gradientGEMM: WeightGradientGEMM) {
         preActivation?.beginBackward()
         if preActivation != nil { inputGradient.ensure(count: x.perImage) }
         let hw = x.plane, of = filter.filters, rows = 9 * of, o = output.c
@@ -152,8 +153,8 @@ public final class ModulatedConv {
                 }
             }
             let input = source(x, image: img)
-            gemm(transposeB: true, m: rows, n: x.c, k: hw, a: dg.pointer, lda: hw,
-                 b: input, ldb: hw, beta: 1, c: filter.dBcat.pointer, ldc: x.c)
+            gradientGEMM.add(m: rows, n: x.c, k: hw, dy: dg.pointer, ldy: hw, x: input, ldx: hw,
+                             into: filter.dBcat.pointer, ldw: x.c)
             if let preActivation {
                 filter.bcat.multiplyTransposed(dg.pointer, ldx: hw, count: hw, into: inputGradient.pointer, ldy: hw)
                 preActivation.accumulateInputGradient(inputs(x), image: img, from: inputGradient.pointer)
@@ -162,6 +163,7 @@ public final class ModulatedConv {
                                                into: x.grad.pointer + img * x.perImage, ldy: hw)
             }
         }
+        gradientGEMM.finish()
         preActivation?.finishBackward(inputs(x), parameters: parameters)
         for t in 0..<9 {
             for j in 0..<k {

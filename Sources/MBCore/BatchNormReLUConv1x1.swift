@@ -73,18 +73,19 @@ public final class BatchNormReLUConv1x1 {
     /// Accumulates dW (latent gradients, no factor alpha for binary weights: identity STE), dγ,
     /// dβ, and each input's gradient (part of it deferred, see `PreActivation`). Must follow a
     /// training forward on the same inputs and weights (it reuses the forward's gathered weight).
-    public func backward(_ inputs: [Activation], parameters: TensorStore) {
+    /// `gradientGEMM` computes dW's products, in its precision.
+    public func backward(_ inputs: [Activation], parameters: TensorStore, gradientGEMM: WeightGradientGEMM) {
         let n = output.n, hw = output.plane, o = outChannels, total = inChannels
         weightGradient.zero(count: o * total)
         input.beginBackward()
         for img in 0..<n {
             let dy = output.grad.pointer + img * o * hw
             let y = input.normalize(inputs, image: img)
-            gemm(transposeB: true, m: o, n: total, k: hw, a: dy, lda: hw, b: y, ldb: hw,
-                 beta: 1, c: weightGradient.pointer, ldc: total)
+            gradientGEMM.add(m: o, n: total, k: hw, dy: dy, ldy: hw, x: y, ldx: hw, into: weightGradient.pointer, ldw: total)
             concatenatedWeight.multiplyTransposed(dy, ldx: hw, count: hw, alpha: alpha, into: inputGradient.pointer, ldy: hw)
             input.accumulateInputGradient(inputs, image: img, from: inputGradient.pointer)
         }
+        gradientGEMM.finish()
         input.finishBackward(inputs, parameters: parameters)
         var column = 0
         for p in partChannels.indices {

@@ -1,3 +1,5 @@
+import MBCore
+
 /// Which parameters get weight decay.
 public enum WeightDecayScope: String, CaseIterable {
     /// Every parameter, as `torch.optim.SGD(model.parameters(), weight_decay=…)` does.
@@ -15,6 +17,9 @@ public struct OptimConfig: Equatable {
     public var weightDecayScope = WeightDecayScope.all
     /// Images per step summed over all ranks; each rank takes globalBatch / world size.
     public var globalBatch = 128
+    /// The arithmetic of the conv weight gradients' products dW = dY·Xᵀ: fp32 by default (bf16
+    /// was not adopted as the default: BENCHMARKS.md, "bf16 weight gradients").
+    public var gradPrecision = GradientPrecision.fp32
 
     public init() {}
 
@@ -25,6 +30,7 @@ public struct OptimConfig: Equatable {
         weightDecay = try s.double("weight_decay", default: weightDecay, min: 0)
         weightDecayScope = try s.choice("weight_decay_scope", default: weightDecayScope)
         globalBatch = try s.int("global_batch", default: globalBatch, min: 1)
+        gradPrecision = try s.choice("grad_precision", default: gradPrecision)
         try s.finish()
         guard lrMax > 0 else {
             throw ConfigError("`\(s.name("lr_max"))` is 0; training needs a positive peak learning rate (the paper uses 0.1).")
@@ -32,6 +38,16 @@ public struct OptimConfig: Equatable {
         guard lrMin <= lrMax else {
             throw ConfigError("`\(s.name("lr_min"))` (\(lrMin)) is above `\(s.name("lr_max"))` (\(lrMax)); the schedule decays from lr_max to lr_min.")
         }
+    }
+}
+
+extension OptimConfig {
+    /// `gradPrecision` if this CPU runs it; a ConfigError saying what to set otherwise.
+    public func gradPrecisionOnThisCPU() throws -> GradientPrecision {
+        guard gradPrecision.runsOnThisCPU else {
+            throw ConfigError("`optim.grad_precision` is \(gradPrecision.rawValue), but this CPU (\(CPUFeatures.current)) has no AVX512-BF16 (AVX-512 with bf16: Intel Cooper Lake, Sapphire Rapids and later, AMD Zen 4 and later); set optim.grad_precision: fp32 (or --set optim.grad_precision=fp32).")
+        }
+        return gradPrecision
     }
 }
 

@@ -100,6 +100,7 @@ public final class Trainer {
         schedule = t.schedule.schedule(lrMax: t.optim.lrMax, lrMin: t.optim.lrMin, stepsPerEpoch: sampler.stepsPerEpoch)
         totalSteps = schedule.totalSteps(cycles: t.schedule.cycles)
         model = try MBCliqueNet(config: m)
+        model.gradientPrecision = try t.optim.gradPrecisionOnThisCPU()
         momentum = Buffer(count: model.parameters.count)
         let decayed: [Range<Int>]
         switch t.optim.weightDecayScope {

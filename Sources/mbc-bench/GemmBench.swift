@@ -11,6 +11,8 @@ func runGemmBenchmark(repeats: Int) {
     BLASThreads.set(1)
     print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)), OpenBLAS \(OpenBLAS.summary) ==")
     let builds = SignTableKernels.runnable
+    print("   (bf16: dW with GradientPrecision.bf16, "
+          + (GradientPrecision.bf16.runsOnThisCPU ? "bfloat16 products summed in float32)" : "none: this CPU has no AVX512-BF16)"))
     print("   (tables: the binary weight's product on sign lookup tables, GEMM-equivalent GFLOP/s, "
           + (builds.isEmpty ? "none: this CPU has no AVX2)" : "for each build this CPU runs: \(builds.map(\.rawValue).joined(separator: " / ")))"))
     let shapes: [(String, o: Int, s: Int, hw: Int)] = [
@@ -32,6 +34,16 @@ func runGemmBenchmark(repeats: Int) {
         let inputGradient = rate {
             gemm(transposeA: true, m: s, n: hw, k: o, a: a.pointer, lda: s, b: b.pointer, ldb: hw, c: c.pointer, ldc: hw)
         }
+        // The same weight gradient with bf16 products, as a backward runs it: image after image
+        // into one accumulating product (rounding and packing included), finished at the end.
+        var bf16WeightGradient = ""
+        if GradientPrecision.bf16.runsOnThisCPU {
+            let product = WeightGradientGEMM(precision: .bf16)
+            bf16WeightGradient = String(format: " (bf16 %.1f)", rate {
+                product.add(m: o, n: s, k: hw, dy: a.pointer, ldy: hw, x: b.pointer, ldx: hw, into: c.pointer, ldw: s)
+            })
+            product.finish()
+        }
         var forwardTables: [String] = [], inputGradientTables: [String] = []
         for build in builds {
             let signs = WeightMatrix(rows: o, columns: s, binary: true, lookupTables: build)
@@ -43,6 +55,7 @@ func runGemmBenchmark(repeats: Int) {
         let tables = { (rates: [String]) in rates.isEmpty ? "" : " (tables " + rates.joined(separator: " / ") + ")" }
         print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
               + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f", o, s, hw, forward) + tables(forwardTables)
-              + String(format: "  dW %.1f  dX %.1f", weightGradient, inputGradient) + tables(inputGradientTables))
+              + String(format: "  dW %.1f", weightGradient) + bf16WeightGradient
+              + String(format: "  dX %.1f", inputGradient) + tables(inputGradientTables))
     }
 }

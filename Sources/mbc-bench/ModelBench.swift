@@ -62,6 +62,26 @@ func runModelBenchmark(repeats: Int) throws {
             .map { String(format: "%@ %.3f s (%.0f%%)", $0.key, $0.value, 100 * $0.value / total) }.joined(separator: ", ")
         print("    training step time by kernel: \(shares)")
         for line in tableLines(peak.rows(profile: profile, model: model, batch: 64)) { print("    " + line) }
+        if GradientPrecision.bf16.runsOnThisCPU {
+            // The same step with bf16 weight-gradient products (optim.grad_precision: bf16).
+            model.gradientPrecision = .bf16
+            let bf16Profile = KernelProfile()
+            let trainBF16 = labels.withUnsafeBufferPointer { l in
+                let seconds = medianSeconds(repeats: repeats) {
+                    model.parameters.zeroGradients()
+                    model.trainStep(images: images.pointer, labels: l.baseAddress!, count: 64)
+                }
+                model.profile = bf16Profile
+                model.parameters.zeroGradients()
+                model.trainStep(images: images.pointer, labels: l.baseAddress!, count: 64)
+                model.profile = nil
+                return seconds
+            }
+            model.gradientPrecision = .fp32
+            print(String(format: "%@  train with bf16 weight gradients: %.3f s/step  %.1f img/s  (%.2fx fp32)",
+                         name, trainBF16, 64 / trainBF16, train / trainBF16))
+            for line in tableLines(peak.rows(profile: bf16Profile, model: model, batch: 64)) { print("    " + line) }
+        }
     }
 }
 
@@ -149,11 +169,12 @@ func runModulatedConvBenchmark(repeats: Int) {
         let b = Buffer(count: latent.count)
         binarize(params.value(latent), into: b.pointer, count: latent.count)
         let db = Buffer(count: latent.count), dm = Buffer(count: m.count)
+        let gradientGEMM = WeightGradientGEMM(precision: .fp32)
         let tFactored = medianSeconds(repeats: repeats) {
             filter.prepare(parameters: params)
             factored.forward(x, parameters: params)
             factored.output.prepareGradient()
-            factored.backward(x, parameters: params)
+            factored.backward(x, parameters: params, gradientGEMM: gradientGEMM)
             filter.foldGradient(parameters: params)
         }
         let tNaive = medianSeconds(repeats: repeats) {

@@ -68,7 +68,7 @@ final class ModulatedConvTests: XCTestCase {
                 s.x.prepareGradient()
                 s.conv.output.prepareGradient()
                 s.conv.output.grad.pointer.update(from: s.dy.pointer, count: s.dy.count)
-                s.conv.backward(s.x, parameters: s.params)
+                s.conv.backward(s.x, parameters: s.params, gradientGEMM: WeightGradientGEMM(precision: .fp32))
                 s.filter.foldGradient(parameters: s.params)
                 let dx = Buffer(count: s.x.count); dx.pointer.update(from: s.x.grad.pointer, count: s.x.count)
                 // Naive backward.
@@ -93,7 +93,7 @@ final class ModulatedConvTests: XCTestCase {
         s.x.prepareGradient()
         s.conv.output.prepareGradient()
         s.conv.output.grad.pointer.update(from: s.dy.pointer, count: s.dy.count)
-        s.conv.backward(s.x, parameters: s.params)
+        s.conv.backward(s.x, parameters: s.params, gradientGEMM: WeightGradientGEMM(precision: .fp32))
         s.filter.foldGradient(parameters: s.params)
         let loss = { () -> Double in s.runFactored(); return dot(s.conv.output.value.pointer, s.dy.pointer, count: s.dy.count) }
         for (name, values, analytic, count) in [
@@ -164,7 +164,7 @@ final class ModulatedConvTests: XCTestCase {
             conv.output.prepareGradient()
             conv.output.grad.pointer.update(from: dy.pointer, count: dy.count)
             if conv === plain { input.prepareGradient() }
-            conv.backward(input, parameters: params)
+            conv.backward(input, parameters: params, gradientGEMM: WeightGradientGEMM(precision: .fp32))
             filter.foldGradient(parameters: params)
             if conv === plain { bn.backward([x], parameters: params) } else { x.deferredTerms.apply(to: x) }
             return x.grad.array(count: x.count)

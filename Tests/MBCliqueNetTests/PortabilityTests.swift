@@ -20,4 +20,21 @@ final class PortabilityTests: XCTestCase, CommandRunning {
         XCTAssertEqual(fixtures.status, 0, fixtures.output)
         XCTAssertTrue(fixtures.output.contains("Executed 3 tests, with 0 failures"), fixtures.output)
     }
+
+    /// bf16 weight gradients on the same emulated CPU (no AVX-512, no AVX512-BF16): the kernel
+    /// tests are skipped rather than run, and optim.grad_precision: bf16 is refused with the
+    /// sentence that names the option.
+    func testACPUWithoutAVX512BF16NeverRunsTheBF16Kernel() throws {
+        let qemu = "/usr/bin/qemu-x86_64"
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: qemu), "qemu-user is not installed (.ci/run installs it)")
+        let run = try rerunTestBinary(filter: "MBCoreTests.WeightGradientGEMMTests,MBCliqueNetTests.GradientPrecisionTests,"
+                                      + "MBTrainTests.TrainConfigTests/testGradPrecisionBF16NeedsAVX512BF16",
+                                      wrapper: [qemu, "-cpu", "Nehalem"])
+        XCTAssertEqual(run.status, 0, run.output)
+        for test in ["testRoundingMatchesTheSpecifiedConversion", "testProductEqualsRoundedFloat64Product",
+                     "testAnotherTargetFinishesThePendingProduct", "testBF16ChangesOnlyTheConvWeightGradients"] {
+            XCTAssertTrue(run.output.contains("\(test)' skipped"), run.output)
+        }
+        XCTAssertTrue(run.output.contains("testGradPrecisionBF16NeedsAVX512BF16' passed"), run.output)
+    }
 }

@@ -74,7 +74,7 @@ final class FusedNormConvTests: XCTestCase {
         for (f, d) in zip([fused1, fused2], dy) {
             f.output.prepareGradient()
             f.output.grad.pointer.update(from: d.pointer, count: d.count)
-            f.backward([a, b], parameters: params)
+            f.backward([a, b], parameters: params, gradientGEMM: WeightGradientGEMM(precision: .fp32))
         }
         for x in [a, b] { x.deferredTerms.apply(to: x) }
         let fusedGradients = params.gradients!.array(count: params.count)

@@ -1,3 +1,4 @@
+import MBCore
 import XCTest
 @testable import MBTrain
 
@@ -22,13 +23,14 @@ final class TrainConfigTests: XCTestCase {
         XCTAssertEqual([c.optim.lrMax, c.optim.lrMin, c.optim.momentum, c.optim.weightDecay], [0.1, 1e-4, 0.9, 5e-4])
         XCTAssertEqual(c.optim.weightDecayScope, .all)
         XCTAssertEqual(c.optim.globalBatch, 128)
+        XCTAssertEqual(c.optim.gradPrecision, .fp32)
         XCTAssertEqual([c.schedule.t0Epochs, c.schedule.tMult, c.schedule.epochs, c.schedule.cycles], [2, 2, 30, 4])
         XCTAssertEqual(c.schedule.boundaries, .mcdonnell)
         XCTAssertEqual(c.checkpoint, CheckpointConfig())
         XCTAssertEqual(c.log, LogConfig())
         XCTAssertEqual(c.seed, 0)
         let yaml = resolved.yaml()
-        for line in ["optim:\n", "  weight_decay_scope: all\n", "schedule:\n", "  epochs: 30\n", "checkpoint:\n",
+        for line in ["optim:\n", "  weight_decay_scope: all\n", "  grad_precision: fp32\n", "schedule:\n", "  epochs: 30\n", "checkpoint:\n",
                      "  keep_last: 3\n", "log:\n", "  checksum_every_steps: 100\n", "seed: 0\n"] {
             XCTAssertTrue(yaml.contains(line), "resolved config lacks `\(line)`:\n\(yaml)")
         }
@@ -60,6 +62,8 @@ final class TrainConfigTests: XCTestCase {
         assertRejects("optim: {weight_decay: -1}", mentioning: ["optim.weight_decay", "at least 0"])
         assertRejects("optim: {weight_decay_scope: bn}", mentioning: ["optim.weight_decay_scope", "all, conv"])
         assertRejects("optim: {global_batch: 0}", mentioning: ["optim.global_batch"])
+        assertRejects("optim: {grad_precision: fp16}", mentioning: ["optim.grad_precision", "fp32, bf16"])
+        assertRejects("optim: {grad_precision: BF16}", mentioning: ["optim.grad_precision", "fp32, bf16"])
         assertRejects("optim: {weight_decy: 1}", mentioning: ["unknown key `optim.weight_decy`", "did you mean `optim.weight_decay`"])
         assertRejects("schedule: {epochs: 32}", mentioning: ["schedule.epochs", "inside an SGDR cycle", "30 or 62"])
         assertRejects("schedule: {epochs: 1}", mentioning: ["schedule.epochs", "such as 2."])
@@ -70,5 +74,35 @@ final class TrainConfigTests: XCTestCase {
         assertRejects("log: {print_every_steps: 0}", mentioning: ["log.print_every_steps"])
         assertRejects("seed: -3", mentioning: ["seed"])
         assertRejects("log: 3", mentioning: ["`log` must be a mapping"])
+    }
+
+    /// Each value of `optim.grad_precision` is read, written into the resolved config and read
+    /// back from it to the same training config.
+    func testGradPrecisionReadsBackFromTheResolvedConfig() throws {
+        for precision in GradientPrecision.allCases {
+            let (c, resolved) = try training("optim: {grad_precision: \(precision.rawValue)}")
+            XCTAssertEqual(c.optim.gradPrecision, precision)
+            let yaml = resolved.yaml()
+            XCTAssertTrue(yaml.contains("  grad_precision: \(precision.rawValue)\n"), yaml)
+            XCTAssertEqual(try training(yaml).0, c)
+        }
+    }
+
+    /// bf16 is granted exactly where the CPU has AVX512-BF16 (and AVX-512); elsewhere the refusal
+    /// names the option and the value to set. fp32 runs anywhere.
+    func testGradPrecisionBF16NeedsAVX512BF16() throws {
+        XCTAssertEqual(try OptimConfig().gradPrecisionOnThisCPU(), .fp32)
+        var optim = OptimConfig()
+        optim.gradPrecision = .bf16
+        let cpu = CPUFeatures.current
+        if cpu.isSuperset(of: CPUFeatures.avx512.union(.avx512bf16)) {
+            XCTAssertEqual(try optim.gradPrecisionOnThisCPU(), .bf16)
+        } else {
+            XCTAssertThrowsError(try optim.gradPrecisionOnThisCPU()) { error in
+                for w in ["optim.grad_precision", "AVX512-BF16", "optim.grad_precision: fp32"] {
+                    XCTAssertTrue("\(error)".contains(w), "`\(error)` does not mention `\(w)`")
+                }
+            }
+        }
     }
 }

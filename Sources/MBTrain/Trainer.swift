@@ -200,8 +200,8 @@ public final class Trainer {
     }
 
     /// Whether this run's gradient sums overlap with backward (`distributed.overlap`), and a
-    /// sentence saying so and why.
-    func allreduceTiming() throws -> (overlapped: Bool, description: String) {
+    /// sentence saying so and why. A collective: every rank calls it.
+    public func allreduceTiming() throws -> (overlapped: Bool, description: String) {
         let d = config.training.distributed
         let size = d.bucketMiB >= 1 ? String(format: "%g MiB", d.bucketMiB) : String(format: "%g KiB", d.bucketMiB * 1024)
         let buckets = "ring allreduce in \(size) buckets"

@@ -16,6 +16,9 @@ struct DistributedBenchOptions: ParsableArguments {
     @Option(help: "Test images per evaluation.") var evalImages = 2048
     @Option(help: "Images per evaluation batch.") var evalBatch = 256
     @Option(help: "Timed evaluations (0: none).") var evalRepeats = 3
+    @Option(help: "When the gradient allreduce runs: auto, on (overlapped with backward) or off (after it).")
+    var overlap = "auto"
+    @Option(help: "Gradient allreduce bucket size in MiB.") var bucketMib = 4.0
 
     func validate() throws {
         let least = [("--k", k, 1), ("--warmup", warmup, 1), ("--steps", steps, 1), ("--global-batch", globalBatch, 1),
@@ -36,6 +39,7 @@ struct DistributedBenchOptions: ParsableArguments {
         optim: {global_batch: \(globalBatch), lr_max: 0.1, momentum: 0.9, weight_decay: 5.0e-4}
         checkpoint: {keep_last: 1, keep_best: false}
         log: {print_every_steps: 1, checksum_every_steps: 0}
+        distributed: {overlap: \(overlap), bucket_mib: \(bucketMib)}
         """
     }
 }
@@ -106,11 +110,12 @@ func runDistributedBenchmark(_ options: DistributedBenchOptions) throws {
                          phases.seconds.sorted { $0.key < $1.key }
                             .map { String(format: "\"%@\": %.4f", $0.key, $0.value / Double(options.steps)) }
                             .joined(separator: ", "))
+    let allreduce = try trainer.allreduceTiming().description
     let gathered = try world.gather(perRank, root: 0)
     if let gathered {
         let fields = [
             "\"side\": \"mbc\"", "\"model\": \"\(options.modelName)\"", "\"k\": \(options.k)", "\"ranks\": \(world.size)",
-            "\"global_batch\": \(options.globalBatch)", "\"blas\": \"\(OpenBLAS.summary)\"", "\"warmup\": \(options.warmup)", "\"steps\": \(options.steps)",
+            "\"global_batch\": \(options.globalBatch)", "\"allreduce\": \"\(allreduce)\"", "\"blas\": \"\(OpenBLAS.summary)\"", "\"warmup\": \(options.warmup)", "\"steps\": \(options.steps)",
             String(format: "\"train_images_per_second\": %.2f", Double(options.globalBatch * options.steps) / timed),
             String(format: "\"train_images_per_second_median_step\": %.2f", Double(options.globalBatch) / median(stepSeconds)),
             "\"train_step_seconds\": [\(stepSeconds.map { String(format: "%.4f", $0) }.joined(separator: ", "))]",

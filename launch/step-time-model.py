@@ -13,7 +13,15 @@ values, i.e. per-rank batches. For H hosts of one rank each and global batch G:
 compute(b) is forward + backward + data at per-rank batch b, measured where b was run and
 linear through the two nearest measured batches elsewhere (marked `*` where extrapolated);
 update is the measured SGD step (it does not shrink with H); P is the parameter count
-(`mbc-train summary --json`: parameters). Standard library only.
+(`mbc-train summary --json`: parameters).
+
+With --overlap, the allreduce runs during backward (distributed.overlap: on), bucket by bucket;
+only the last bucket (--bucket-mib of the 4P bytes) must wait for the end of backward:
+
+    step(H) = forward(G/H) + max(backward(G/H) + allreduce(H) * bucket / 4P, allreduce(H)) + update
+
+--per-rank-batch b adds rows whose global batch grows with the hosts, G = b * H (with
+`optim.lr_scaling: linear` and a warm-up: beyond the paper). Standard library only.
 """
 import argparse
 import json
@@ -72,6 +80,9 @@ def main():
     parser.add_argument("--global-batch", default="128,512")
     parser.add_argument("--gbits", default="1,10", help="link bandwidths, Gbit/s")
     parser.add_argument("--latency-us", type=float, default=50.0, help="per message, microseconds")
+    parser.add_argument("--overlap", action="store_true", help="the allreduce overlapped with backward")
+    parser.add_argument("--bucket-mib", type=float, default=4.0, help="allreduce bucket size (with --overlap)")
+    parser.add_argument("--per-rank-batch", default="", help="also rows of global batch b*H for these b, e.g. 64")
     args = parser.parse_args()
 
     compute = read_compute(args.one_rank)
@@ -82,7 +93,8 @@ def main():
     hosts = [int(x) for x in args.hosts.split(",")]
     latency = args.latency_us * 1e-6
 
-    print(f"latency {args.latency_us:g} us; times in seconds per step; `*` compute extrapolated linearly; "
+    mode = f"allreduce overlapped with backward, {args.bucket_mib:g} MiB buckets" if args.overlap else "allreduce after backward"
+    print(f"{mode}; latency {args.latency_us:g} us; times in seconds per step; `*` compute extrapolated linearly; "
           "A/B = allreduce / backward")
     print()
     print("| model | global batch | link | " + " | ".join(f"H={h}" for h in hosts) + " |")
@@ -92,18 +104,28 @@ def main():
             sys.exit(f"{args.one_rank}: no one-rank run of {model}")
         points = compute[model]
         update = max(u for _, _, u in points.values())
-        for batch in [int(x) for x in args.global_batch.split(",")]:
+        batches = [(int(x), False) for x in args.global_batch.split(",") if x]
+        batches += [(int(x), True) for x in args.per_rank_batch.split(",") if x]
+        for batch, per_rank in batches:
             for gbits in [float(x) for x in args.gbits.split(",")]:
-                one = None
                 cells = []
                 for h in hosts:
-                    c, backward, extrapolated = at_batch(points, batch / h)
+                    local = batch if per_rank else batch / h
+                    c, backward, extrapolated = at_batch(points, local)
                     a = allreduce_seconds(parameters, h, gbits * 1e9, latency)
-                    step = c + a + update
-                    one = one or step
+                    if args.overlap:
+                        last = a * min(1.0, args.bucket_mib * 2**20 / (4 * parameters))
+                        step = c - backward + max(backward + last, a) + update
+                    else:
+                        step = c + a + update
+                    # Images per second over one host's at its batch (b, or G): H hosts do H times
+                    # the images per step when the global batch grows with them.
+                    c1, _, _ = at_batch(points, batch)
+                    speedup = (h if per_rank else 1) * (c1 + update) / step
                     ratio = f", A/B {a / backward:.2f}" if h > 1 else ""
-                    cells.append(f"{step:.3f}{'*' if extrapolated else ''} ({one / step:.2f}x{ratio})")
-                print(f"| {model} | {batch} | {gbits:g} Gbit/s | " + " | ".join(cells) + " |")
+                    cells.append(f"{step:.3f}{'*' if extrapolated else ''} ({speedup:.2f}x{ratio})")
+                label = f"{batch}·H" if per_rank else f"{batch}"
+                print(f"| {model} | {label} | {gbits:g} Gbit/s | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

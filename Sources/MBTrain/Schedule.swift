@@ -22,10 +22,14 @@ public struct SGDRSchedule: Equatable {
     public var tMult: Int
     public var boundaries: CycleBoundaries
     public var stepsPerEpoch: Int
+    /// The first epochs, over which the rate rises linearly from lrMin to the cosine's value.
+    public var warmupEpochs: Int
 
     public init(lrMax: Double, lrMin: Double, t0Epochs: Int, tMult: Int, boundaries: CycleBoundaries,
-                stepsPerEpoch: Int) {
+                stepsPerEpoch: Int, warmupEpochs: Int = 0) {
         precondition(t0Epochs >= 1 && tMult >= 1 && stepsPerEpoch >= 1, "SGDR periods and steps per epoch must be positive")
+        precondition(warmupEpochs >= 0, "a warm-up cannot be negative")
+        self.warmupEpochs = warmupEpochs
         self.lrMax = lrMax
         self.lrMin = lrMin
         self.t0Epochs = t0Epochs
@@ -98,7 +102,10 @@ public struct SGDRSchedule: Equatable {
     public func learningRate(atStep step: Int) -> Double {
         let p = position(ofStep: step)
         let progress = Double(step - p.firstStep) / Double(p.steps)
-        return lrMin + 0.5 * (lrMax - lrMin) * (1 + cos(Double.pi * progress))
+        let cosine = lrMin + 0.5 * (lrMax - lrMin) * (1 + cos(Double.pi * progress))
+        let warmupSteps = saturating(warmupEpochs, times: stepsPerEpoch)
+        guard step < warmupSteps else { return cosine }
+        return lrMin + (cosine - lrMin) * Double(step) / Double(warmupSteps)
     }
 }
 

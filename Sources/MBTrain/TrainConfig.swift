@@ -8,6 +8,15 @@ public enum WeightDecayScope: String, CaseIterable {
     case conv
 }
 
+/// How the learning rates follow the global batch.
+public enum LearningRateScaling: String, CaseIterable {
+    /// `lr_max` and `lr_min` as written (the paper's, for its global batch of 128).
+    case none
+    /// Both times global_batch / 128, the linear scaling rule (Goyal et al. 2017, "Accurate, Large
+    /// Minibatch SGD"): for a global batch raised with the number of hosts. Beyond the paper.
+    case linear
+}
+
 /// The `optim:` section: SGD with momentum (docs/MODEL.md section 9).
 public struct OptimConfig: Equatable {
     public var lrMax = 0.1
@@ -20,6 +29,9 @@ public struct OptimConfig: Equatable {
     /// The arithmetic of the conv weight gradients' products dW = dY·Xᵀ: fp32 by default (bf16
     /// was not adopted as the default: BENCHMARKS.md, "bf16 weight gradients").
     public var gradPrecision = GradientPrecision.fp32
+    public var lrScaling = LearningRateScaling.none
+    /// The global batch `lr_max` and `lr_min` are meant for: the paper's.
+    public static let referenceBatch = 128
 
     public init() {}
 
@@ -31,6 +43,7 @@ public struct OptimConfig: Equatable {
         weightDecayScope = try s.choice("weight_decay_scope", default: weightDecayScope)
         globalBatch = try s.int("global_batch", default: globalBatch, min: 1)
         gradPrecision = try s.choice("grad_precision", default: gradPrecision)
+        lrScaling = try s.choice("lr_scaling", default: lrScaling)
         try s.finish()
         guard lrMax > 0 else {
             throw ConfigError("`\(s.name("lr_max"))` is 0; training needs a positive peak learning rate (the paper uses 0.1).")
@@ -38,6 +51,12 @@ public struct OptimConfig: Equatable {
         guard lrMin <= lrMax else {
             throw ConfigError("`\(s.name("lr_min"))` (\(lrMin)) is above `\(s.name("lr_max"))` (\(lrMax)); the schedule decays from lr_max to lr_min.")
         }
+    }
+
+    /// `lr_max` and `lr_min` as the schedule uses them, after `lr_scaling`.
+    public var scaledLearningRates: (max: Double, min: Double) {
+        let scale = lrScaling == .linear ? Double(globalBatch) / Double(Self.referenceBatch) : 1
+        return (lrMax * scale, lrMin * scale)
     }
 }
 
@@ -59,6 +78,9 @@ public struct ScheduleConfig: Equatable {
     /// The budget; it must end a cycle (30 = 2+4+8+16 McDonnell, 32 = 2+2+4+8+16 power-of-two,
     /// 254 and 256 for CIFAR).
     public var epochs = 30
+    /// Epochs at the start over which the learning rate rises linearly from lr_min to the
+    /// schedule's (0: none). For large global batches (`optim.lr_scaling: linear`); beyond the paper.
+    public var warmupEpochs = 0
 
     public init() {}
 
@@ -75,6 +97,7 @@ public struct ScheduleConfig: Equatable {
         // By default the fewest whole cycles of at least 30 epochs: 30 McDonnell, 32 power-of-two.
         let cyclesOf30 = (1...).first { shape.epochs(cycles: $0) >= 30 }!
         epochs = try s.int("epochs", default: shape.epochs(cycles: cyclesOf30), min: 1, max: Self.maxEpochs)
+        warmupEpochs = try s.int("warmup_epochs", default: warmupEpochs, min: 0, max: epochs)
         try s.finish()
         guard shape.cycles(endingAt: epochs) != nil else {
             var below = 0
@@ -99,7 +122,7 @@ public struct ScheduleConfig: Equatable {
 
     public func schedule(lrMax: Double, lrMin: Double, stepsPerEpoch: Int) -> SGDRSchedule {
         SGDRSchedule(lrMax: lrMax, lrMin: lrMin, t0Epochs: t0Epochs, tMult: tMult, boundaries: boundaries,
-                     stepsPerEpoch: stepsPerEpoch)
+                     stepsPerEpoch: stepsPerEpoch, warmupEpochs: warmupEpochs)
     }
 }
 

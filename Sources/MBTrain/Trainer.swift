@@ -97,7 +97,8 @@ public final class Trainer {
             throw ConfigError("`optim.global_batch` \(t.optim.globalBatch) is larger than the \(trainSet.count) training samples; lower it.")
         }
         normalization = try Normalization(config: config.data, trainingSet: trainSet)
-        schedule = t.schedule.schedule(lrMax: t.optim.lrMax, lrMin: t.optim.lrMin, stepsPerEpoch: sampler.stepsPerEpoch)
+        let rates = t.optim.scaledLearningRates
+        schedule = t.schedule.schedule(lrMax: rates.max, lrMin: rates.min, stepsPerEpoch: sampler.stepsPerEpoch)
         totalSteps = schedule.totalSteps(cycles: t.schedule.cycles)
         model = try MBCliqueNet(config: m)
         model.gradientPrecision = try t.optim.gradPrecisionOnThisCPU()

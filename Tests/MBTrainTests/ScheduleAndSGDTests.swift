@@ -41,6 +41,22 @@ final class SGDRScheduleTests: XCTestCase {
         }
     }
 
+    /// A warm-up of E epochs: lr_min at step 0, then a straight line to the cosine's value, which
+    /// it meets at step E·stepsPerEpoch and follows from there.
+    func testWarmupRisesLinearlyFromLrMinToTheCosine() {
+        let plain = SGDRSchedule(lrMax: 0.4, lrMin: 4e-4, t0Epochs: 2, tMult: 2, boundaries: .powerOfTwo, stepsPerEpoch: 10)
+        var warm = plain
+        warm.warmupEpochs = 3
+        XCTAssertEqual(warm.learningRate(atStep: 0), 4e-4)
+        for step in 1..<30 {
+            let fraction = Double(step) / 30
+            XCTAssertEqual(warm.learningRate(atStep: step), 4e-4 + (plain.learningRate(atStep: step) - 4e-4) * fraction,
+                           accuracy: 1e-15, "step \(step)")
+            XCTAssertLessThan(warm.learningRate(atStep: step), plain.learningRate(atStep: step), "step \(step)")
+        }
+        for step in 30..<80 { XCTAssertEqual(warm.learningRate(atStep: step), plain.learningRate(atStep: step), "step \(step)") }
+    }
+
     func testBudgetsCyclesAndCycleEnds() {
         let mcdonnell = SGDRSchedule(lrMax: 0.1, lrMin: 1e-4, t0Epochs: 2, tMult: 2, boundaries: .mcdonnell, stepsPerEpoch: 10)
         XCTAssertEqual((0..<4).map(mcdonnell.periodEpochs(ofCycle:)), [2, 4, 8, 16])

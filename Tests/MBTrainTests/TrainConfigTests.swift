@@ -55,6 +55,20 @@ final class TrainConfigTests: XCTestCase {
                        "the default budget follows the boundaries")
     }
 
+    /// `lr_scaling: linear` multiplies both rates by global_batch / 128; `none` (the default) leaves them.
+    func testLinearScalingFollowsTheGlobalBatch() throws {
+        let (c, resolved) = try training("optim: {global_batch: 512, lr_scaling: linear}\nschedule: {warmup_epochs: 5}")
+        XCTAssertEqual(c.optim.scaledLearningRates.max, 0.4, accuracy: 1e-15)
+        XCTAssertEqual(c.optim.scaledLearningRates.min, 4e-4, accuracy: 1e-18)
+        XCTAssertEqual(c.schedule.warmupEpochs, 5)
+        XCTAssertEqual(c.schedule.schedule(lrMax: 1, lrMin: 0, stepsPerEpoch: 3).warmupEpochs, 5)
+        XCTAssertTrue(resolved.yaml().contains("  lr_scaling: linear\n"), resolved.yaml())
+        let plain = try training("optim: {global_batch: 512}").0
+        XCTAssertEqual(plain.optim.lrScaling, .none)
+        XCTAssertEqual(plain.optim.scaledLearningRates.max, 0.1)
+        XCTAssertEqual(plain.schedule.warmupEpochs, 0)
+    }
+
     func testBadValuesAreRejectedWithTheKeyNamed() {
         assertRejects("optim: {lr_min: 0.5}", mentioning: ["optim.lr_min", "above", "optim.lr_max"])
         assertRejects("optim: {lr_max: 0}", mentioning: ["optim.lr_max", "positive"])
@@ -70,6 +84,10 @@ final class TrainConfigTests: XCTestCase {
         assertRejects("schedule: {boundaries: power-of-two, epochs: 30}", mentioning: ["16 or 32"])
         assertRejects("schedule: {t_mult: 0}", mentioning: ["schedule.t_mult", "at least 1"])
         assertRejects("schedule: {boundaries: cosine}", mentioning: ["mcdonnell, power-of-two"])
+        assertRejects("optim: {lr_scaling: sqrt}", mentioning: ["optim.lr_scaling", "none, linear"])
+        assertRejects("schedule: {warmup_epochs: 31}", mentioning: ["schedule.warmup_epochs", "at most 30"])
+        assertRejects("distributed: {overlap: maybe}", mentioning: ["distributed.overlap", "auto, on, off"])
+        assertRejects("distributed: {bucket_mib: 0}", mentioning: ["distributed.bucket_mib", "at least"])
         assertRejects("checkpoint: {keep_last: 0}", mentioning: ["checkpoint.keep_last"])
         assertRejects("log: {print_every_steps: 0}", mentioning: ["log.print_every_steps"])
         assertRejects("seed: -3", mentioning: ["seed"])

@@ -4,12 +4,14 @@
 # model on one rank alone, the baseline of the speed-ups. Rounds interleave the variants, so
 # drifting load hits them alike. One JSON line per run (mbc-bench ddp's, with "hosts" and "link"
 # added) goes to $MBC_BENCH_OUT (default bench-overlap.jsonl), then a table of medians to stdout.
-#   launch/bench-overlap.sh [--rounds 2] [--warmup 2] [--steps 5] [--rates "1gbit 10gbit"] [--models "64-64-128 64-128-256"]
+#   launch/bench-overlap.sh [--rounds 2] [--warmup 5] [--steps 5] [--rates "1gbit 10gbit"] [--models "64-64-128 64-128-256"]
 # Needs root, iproute2 and a release build of mbc-bench (swift build -c release --product mbc-bench).
-# Takes about 6 minutes on 2 cores with the defaults; run nothing else meanwhile.
+# auto (distributed.overlap: auto) measures steps 2 to 4 and chooses after step 4, so the default
+# warm-up of 5 steps keeps the timed steps after its choice.
+# Takes about 12 minutes on 2 cores with the defaults; run nothing else meanwhile.
 set -euo pipefail
-usage() { sed -n 2,9p "$0" >&2; exit 2; }
-rounds=2 warmup=2 steps=5 rates="1gbit 10gbit" models="64-64-128 64-128-256"
+usage() { sed -n 2,11p "$0" >&2; exit 2; }
+rounds=2 warmup=5 steps=5 rates="1gbit 10gbit" models="64-64-128 64-128-256"
 while [ $# -gt 0 ]; do
     [ $# -ge 2 ] || usage
     case "$1" in
@@ -35,7 +37,7 @@ for round in $(seq "$rounds"); do
     for model in $models; do
         "$bench" ddp --model "$model" "${common[@]}" | tagged 1 none >> "$out"
         for rate in $rates; do
-            for overlap in off on; do
+            for overlap in off on auto; do
                 "$here/launch/netns-cluster.sh" 2 --tc "tbf rate $rate burst 1mb latency 100ms" -- \
                     "$bench" ddp --model "$model" "${common[@]}" --overlap "$overlap" 2>/dev/null | tagged 2 "$rate" >> "$out"
             done
@@ -52,7 +54,7 @@ for r in runs:
     if r["hosts"] == 1:
         one.setdefault(r["model"], []).append(speed)
     else:
-        mode = "overlapped" if "overlapped" in r["allreduce"] else "after backward"
+        mode = "auto" if "auto:" in r["allreduce"] else "overlapped" if "overlapped" in r["allreduce"] else "after backward"
         groups.setdefault((r["model"], r["link"], mode), []).append(speed)
 print("model       link     allreduce       img/s (median)  vs one rank alone")
 for (model, link, mode), speeds in sorted(groups.items()):

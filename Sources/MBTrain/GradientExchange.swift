@@ -1,3 +1,4 @@
+import Foundation
 import MBBase
 import MBCore
 import MBDistributed
@@ -13,7 +14,9 @@ import MBDistributed
 final class GradientExchange {
     let world: Communicator
     let gradients: UnsafeMutableBufferPointer<Float>
-    let overlapped: Bool
+    /// Set between steps only (the ranks must agree on it: it sets the order in which they start
+    /// the buckets' sums).
+    var overlapped: Bool
     /// Bucket b covers `buckets[b]` of the gradient buffer.
     let buckets: [Range<Int>]
     /// For each tensor (by index), the buckets it overlaps.
@@ -24,6 +27,8 @@ final class GradientExchange {
     private var started: [PendingSum?]
     /// The first error of a sum started during backward, thrown by `finish()`.
     private var failure: Error?
+    /// How long the last `finish()` took: the allreduce's time after backward.
+    private(set) var lastFinishSeconds = 0.0
 
     init(world: Communicator, parameters: TensorStore, bucketFloats: Int, overlapped: Bool) {
         self.world = world
@@ -62,7 +67,9 @@ final class GradientExchange {
     /// After backward: starts every bucket not started yet, waits for all, and gets ready for the
     /// next step. The gradient buffer then holds the sums.
     func finish() throws {
+        let began = DispatchTime.now().uptimeNanoseconds
         defer {
+            lastFinishSeconds = Double(DispatchTime.now().uptimeNanoseconds - began) * 1e-9
             started = Array(repeating: nil, count: buckets.count)
             waitingTensors = tensorsPerBucket
         }
@@ -89,6 +96,37 @@ func bucketRanges(count: Int, bucketFloats: Int) -> [Range<Int>] {
         end = start
     }
     return ranges.reversed()
+}
+
+/// How `distributed.overlap: auto` chooses across hosts: the first step of a `train` call is left
+/// out (warm-up), the next `measuredSteps` run with the allreduce after backward, and each rank
+/// measures the share of its step spent in the allreduce. The smallest share over the ranks is
+/// the transfer itself (a rank that finished backward last did not wait for the others); above
+/// `threshold`, the rest of the call overlaps. Both ways give bitwise the same sums, so the choice
+/// changes only the time.
+struct OverlapProbe {
+    static let measuredSteps = 3
+    static let threshold = 0.05
+    var stepsSeen = 0
+    var allreduceSeconds = 0.0
+    var stepSeconds = 0.0
+
+    /// Adds a step of `stepSeconds`, `allreduceSeconds` of them in the allreduce after backward;
+    /// after the last measured step the ranks agree on the share and `choose` is called. Nil once
+    /// chosen. Every rank calls it at every step until then.
+    func adding(stepSeconds: Double, allreduceSeconds: Double, world: Communicator,
+                choose: (_ overlapped: Bool, _ fraction: Double) -> Void) throws -> OverlapProbe? {
+        var next = self
+        next.stepsSeen += 1
+        guard next.stepsSeen > 1 else { return next }
+        next.stepSeconds += stepSeconds
+        next.allreduceSeconds += allreduceSeconds
+        guard next.stepsSeen == 1 + Self.measuredSteps else { return next }
+        let mine = next.allreduceSeconds / max(next.stepSeconds, 1e-9)
+        let fraction = try world.allgather(mine.bitPattern).map { Double(bitPattern: $0) }.min() ?? mine
+        choose(fraction > Self.threshold, fraction)
+        return nil
+    }
 }
 
 /// The number of different hosts the ranks run on (by host name); every rank calls it.

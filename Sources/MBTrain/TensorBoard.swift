@@ -173,7 +173,7 @@ public final class TensorBoardWriter {
             try write(step: step, [("train/loss", loss), ("train/lr", lr), ("train/images_per_second", imagesPerSecond)])
         case .evaluated(let r):
             try write(step: r.step, [("test/loss", r.testLoss), ("test/top1", r.testTop1), ("test/top5", r.testTop5)])
-        case .resumed, .checkpointed: break
+        case .resumed, .checkpointed, .allreduceChosen: break
         }
     }
 

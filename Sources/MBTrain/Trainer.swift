@@ -11,6 +11,9 @@ public enum TrainingEvent {
     case progress(step: Int, totalSteps: Int, epoch: Int, loss: Double, lr: Double, imagesPerSecond: Double)
     case evaluated(EvalRecord)
     case checkpointed(path: String)
+    /// `distributed.overlap: auto` across hosts chose when the gradient allreduce runs, from
+    /// `fraction`, the share of a step the allreduce took after backward.
+    case allreduceChosen(step: Int, overlapped: Bool, fraction: Double)
 }
 
 /// The facts of a run, known before the first step.
@@ -161,9 +164,21 @@ public final class Trainer {
         let started = Date()
         var epochTotals = EpochTotals()
         var window = ThroughputWindow()
-        let exchange = try gradientExchange()
+        let timing = try allreduceTiming()
+        let exchange = GradientExchange(world: world, parameters: model.parameters,
+                                        bucketFloats: config.training.distributed.bucketFloats, overlapped: timing.overlapped)
+        var probe = timing.measured ? OverlapProbe() : nil
         while step < end, let batch = timed("data", { loader.next() }) {
+            let stepStart = DispatchTime.now().uptimeNanoseconds
             let local = try runStep(batch, exchange: exchange)
+            if let measuring = probe {
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - stepStart) * 1e-9
+                probe = try measuring.adding(stepSeconds: seconds, allreduceSeconds: exchange.lastFinishSeconds,
+                                             world: world) { overlapped, fraction in
+                    exchange.overlapped = overlapped
+                    events(.allreduceChosen(step: step + 1, overlapped: overlapped, fraction: fraction))
+                }
+            }
             let agreed = try timed("allreduce") {
                 try StepAgreement(local, stopRequested: stopSignal.isRaised).summed(over: world)
             }
@@ -200,26 +215,23 @@ public final class Trainer {
         return StepResult(lossSum: loss.lossSum, top1Hits: loss.top1, images: batch.count)
     }
 
-    /// Whether this run's gradient sums overlap with backward (`distributed.overlap`), and a
-    /// sentence saying so and why. A collective: every rank calls it.
-    public func allreduceTiming() throws -> (overlapped: Bool, description: String) {
+    /// Whether this run's gradient sums start overlapped with backward (`distributed.overlap`),
+    /// whether `auto` measures the first steps to choose (ranks on several hosts), and a sentence
+    /// saying so. A collective: every rank calls it.
+    public func allreduceTiming() throws -> (overlapped: Bool, measured: Bool, description: String) {
         let d = config.training.distributed
         let size = d.bucketMiB >= 1 ? String(format: "%g MiB", d.bucketMiB) : String(format: "%g KiB", d.bucketMiB * 1024)
         let buckets = "ring allreduce in \(size) buckets"
-        guard world.size > 1 else { return (false, "one rank: no allreduce") }
+        guard world.size > 1 else { return (false, false, "one rank: no allreduce") }
         switch d.overlap {
-        case .on: return (true, "\(buckets), overlapped with backward (distributed.overlap: on)")
-        case .off: return (false, "\(buckets), after backward (distributed.overlap: off)")
+        case .on: return (true, false, "\(buckets), overlapped with backward (distributed.overlap: on)")
+        case .off: return (false, false, "\(buckets), after backward (distributed.overlap: off)")
         case .auto:
             let hosts = try hostCount(world)
-            return hosts > 1 ? (true, "\(buckets), overlapped with backward (auto: the ranks are on \(hosts) hosts)")
-                             : (false, "\(buckets), after backward (auto: the ranks share one host)")
+            guard hosts > 1 else { return (false, false, "\(buckets), after backward (auto: the ranks share one host)") }
+            let percent = Int(OverlapProbe.threshold * 100)
+            return (false, true, "\(buckets), after backward for the first steps, then overlapped with backward if it takes more than \(percent) % of a step (auto: the ranks are on \(hosts) hosts)")
         }
-    }
-
-    func gradientExchange() throws -> GradientExchange {
-        GradientExchange(world: world, parameters: model.parameters, bucketFloats: config.training.distributed.bucketFloats,
-                         overlapped: try allreduceTiming().overlapped)
     }
 
     /// Takes the SGD step at `lr` with the summed gradients; false, with nothing changed, when

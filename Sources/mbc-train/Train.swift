@@ -234,6 +234,10 @@ final class Console {
             line(String(format: "eval epoch %d step %d: test loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (train loss %.4f, top-1 %.2f%%, %.1f img/s)",
                         r.epoch, r.step, r.testLoss, 100 * r.testTop1, 100 * r.testTop5, r.trainLoss, 100 * r.trainTop1, r.imagesPerSecond))
         case .checkpointed(let path): line("checkpoint \(path)")
+        case .allreduceChosen(let step, let overlapped, let fraction):
+            let share = String(format: "%.1f %%", fraction * 100)
+            line(overlapped ? "allreduce: overlapped with backward from step \(step + 1) (after backward it took \(share) of a step)"
+                            : "allreduce: stays after backward (it takes \(share) of a step)")
         }
     }
 }

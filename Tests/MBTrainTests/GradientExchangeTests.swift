@@ -67,6 +67,45 @@ final class GradientExchangeTests: XCTestCase {
     }
 }
 
+/// `distributed.overlap: auto` across hosts: the first step is left out, the next three are
+/// measured, and the ranks overlap when the smallest share of a step in the allreduce is above 5 %.
+final class OverlapProbeTests: XCTestCase {
+    /// Each rank's (step, allreduce) seconds per step; what every rank chose, and after which step.
+    func choices(_ timings: [[(Double, Double)]]) throws -> [(step: Int, overlapped: Bool, fraction: Double)?] {
+        try ThreadWorld(size: timings.count).run { world -> (step: Int, overlapped: Bool, fraction: Double)? in
+            var probe: OverlapProbe? = OverlapProbe()
+            var chosen: (step: Int, overlapped: Bool, fraction: Double)?
+            for (step, (seconds, allreduce)) in timings[world.rank].enumerated() {
+                guard let measuring = probe else { break }
+                probe = try measuring.adding(stepSeconds: seconds, allreduceSeconds: allreduce, world: world) {
+                    XCTAssertNil(chosen, "chosen twice")
+                    chosen = (step, $0, $1)
+                }
+            }
+            return chosen
+        }.map { try $0.get() }
+    }
+
+    func testTheLeastShareOverTheRanksDecidesAfterTheFourthStep() throws {
+        // The first step (a slow warm-up) is left out; rank 1 waited for rank 0 in the allreduce.
+        let slowLink = try choices([[(9, 8), (1, 0.10), (1, 0.08), (1, 0.06), (1, 0.5)],
+                                    [(9, 8), (1, 0.30), (1, 0.40), (1, 0.35), (1, 0.5)]])
+        for c in slowLink {
+            let chosen = try XCTUnwrap(c)
+            XCTAssertEqual(chosen.step, 3)
+            XCTAssertTrue(chosen.overlapped)
+            XCTAssertEqual(chosen.fraction, 0.08, accuracy: 1e-12)
+        }
+        let fastLink = try choices([[(9, 8), (1, 0.01), (1, 0.02), (1, 0.03)], [(9, 8), (1, 0.2), (1, 0.2), (1, 0.2)]])
+        for c in fastLink {
+            let chosen = try XCTUnwrap(c)
+            XCTAssertFalse(chosen.overlapped, "rank 0's 2 % is the transfer; rank 1 waited for rank 0")
+            XCTAssertEqual(chosen.fraction, 0.02, accuracy: 1e-12)
+        }
+        XCTAssertNil(try choices([[(9, 8), (1, 0.3), (1, 0.3)]])[0], "no choice before the fourth step")
+    }
+}
+
 /// A world of one rank that records which ranges of the gradient buffer are summed.
 final class RecordingWorld: Communicator {
     let gradients: UnsafeMutablePointer<Float>

@@ -86,10 +86,12 @@ final class NetnsClusterTests: XCTestCase, CommandRunning {
                                 timeout: 300, environment: ["OPENBLAS_NUM_THREADS": "1"])
         XCTAssertEqual(manyHosts.status, 0, manyHosts.output, file: file, line: line)
         assertTornDown(manyHosts.output, file: file, line: line)
-        // distributed.overlap is auto: blocking on one host, overlapped with backward across hosts.
+        // distributed.overlap is auto: after backward on one host; across hosts measured for three
+        // steps, then chosen (either way the sums are the same).
         XCTAssertTrue(oneHost.output.contains("after backward (auto: the ranks share one host)"), oneHost.output, file: file, line: line)
-        XCTAssertTrue(manyHosts.output.contains("overlapped with backward (auto: the ranks are on \(hosts) hosts)"), manyHosts.output,
-                      file: file, line: line)
+        XCTAssertTrue(manyHosts.output.contains("(auto: the ranks are on \(hosts) hosts)"), manyHosts.output, file: file, line: line)
+        XCTAssertTrue(manyHosts.output.contains("allreduce: overlapped with backward from step 5 (after backward it took ")
+                      || manyHosts.output.contains("allreduce: stays after backward (it takes "), manyHosts.output, file: file, line: line)
 
         try assertFinalCheckpointsBitwiseEqual(dir + "/one", dir + "/hosts", step: 16, worldSize: hosts, file: file, line: line)
     }

@@ -54,11 +54,12 @@ for r in runs:
     if r["hosts"] == 1:
         one.setdefault(r["model"], []).append(speed)
     else:
-        mode = "auto" if "auto:" in r["allreduce"] else "overlapped" if "overlapped" in r["allreduce"] else "after backward"
+        mode = ("auto: " + r["allreduce_chosen"].split(" from")[0]) if "auto:" in r["allreduce"] else \
+            "overlapped" if "overlapped" in r["allreduce"] else "after backward"
         groups.setdefault((r["model"], r["link"], mode), []).append(speed)
-print("model       link     allreduce       img/s (median)  vs one rank alone")
+print("model       link     allreduce              img/s (median)  vs one rank alone")
 for (model, link, mode), speeds in sorted(groups.items()):
     base = statistics.median(one[model])
     mid = statistics.median(speeds)
-    print(f"{model:11} {link:8} {mode:15} {mid:8.2f}        {mid / base:5.2f}x  (one rank {base:.2f}; {len(speeds)} rounds)")
+    print(f"{model:11} {link:8} {mode:22} {mid:8.2f}        {mid / base:5.2f}x  (one rank {base:.2f}; {len(speeds)} rounds)")
 TABLE

@@ -85,7 +85,12 @@ func runDistributedBenchmark(_ options: DistributedBenchOptions) throws {
     var stepEnds: [UInt64] = []
     var trainingPeak = 0.0
     let trainStart = DispatchTime.now().uptimeNanoseconds
+    var allreduceChoice = "none"
     _ = try trainer.train(maxSteps: options.warmup + options.steps) { event in
+        if case .allreduceChosen(let step, let overlapped, let fraction) = event {
+            allreduceChoice = String(format: "%@ from step %d (%.1f %% of a step after backward)",
+                                     overlapped ? "overlapped" : "after backward", step + 1, fraction * 100)
+        }
         guard case .progress(let step, _, _, _, _, _) = event else { return }
         stepEnds.append(DispatchTime.now().uptimeNanoseconds)
         if step == options.warmup { phases.reset() }
@@ -115,7 +120,7 @@ func runDistributedBenchmark(_ options: DistributedBenchOptions) throws {
     if let gathered {
         let fields = [
             "\"side\": \"mbc\"", "\"model\": \"\(options.modelName)\"", "\"k\": \(options.k)", "\"ranks\": \(world.size)",
-            "\"global_batch\": \(options.globalBatch)", "\"allreduce\": \"\(allreduce)\"", "\"blas\": \"\(OpenBLAS.summary)\"", "\"warmup\": \(options.warmup)", "\"steps\": \(options.steps)",
+            "\"global_batch\": \(options.globalBatch)", "\"allreduce\": \"\(allreduce)\"", "\"allreduce_chosen\": \"\(allreduceChoice)\"", "\"blas\": \"\(OpenBLAS.summary)\"", "\"warmup\": \(options.warmup)", "\"steps\": \(options.steps)",
             String(format: "\"train_images_per_second\": %.2f", Double(options.globalBatch * options.steps) / timed),
             String(format: "\"train_images_per_second_median_step\": %.2f", Double(options.globalBatch) / median(stepSeconds)),
             "\"train_step_seconds\": [\(stepSeconds.map { String(format: "%.4f", $0) }.joined(separator: ", "))]",

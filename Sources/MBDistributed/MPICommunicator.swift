@@ -17,6 +17,7 @@ public final class MPICommunicator: Communicator {
     /// A copy of the world for the ring sums' messages, apart from everything else.
     private var ringCommunicator: MPI_Comm?
     private var ringSums = 0
+    private let scratch = ScratchPool()
 
     public init(bucketBytes: Int = MPICommunicator.defaultBucketBytes) throws {
         guard bucketBytes >= 8 else {
@@ -58,7 +59,8 @@ public final class MPICommunicator: Communicator {
     public func startAllreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws -> PendingSum {
         guard size > 1, !buffer.isEmpty else { return CompletedSum() }
         defer { ringSums += 1 }
-        return try RingSum(buffer, communicator: ringCommunicator, rank: rank, size: size, tag: Int32(ringSums % 32768))
+        return try RingSum(buffer, communicator: ringCommunicator, rank: rank, size: size, tag: Int32(ringSums % 32768),
+                           pool: scratch)
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {

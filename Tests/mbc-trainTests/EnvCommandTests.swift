@@ -16,7 +16,7 @@ final class EnvCommandTests: XCTestCase, CommandRunning {
             XCTAssertTrue(lines.contains { $0.hasPrefix("rank \(rank): host ") && $0.contains(", cpus ") && $0.contains(", blas threads ")
                                            && $0.contains(", blas kernels ") }, output)
         }
-        XCTAssertEqual(lines.filter { $0.hasPrefix("allreduce 64 MiB") && $0.contains(" GB/s ") }.count, 3, output)
+        XCTAssertEqual(lines.filter { $0.hasPrefix("allreduce 64 MiB") && $0.contains(" GB/s MPI_Allreduce, ") && $0.contains(" GB/s ring (training's) ") }.count, 3, output)
         XCTAssertEqual(lines.last, "collectives: ok", output)
     }
 

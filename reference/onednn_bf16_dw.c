@@ -2,7 +2,7 @@
 // fp32 and bf16, on the layer shapes of `mbc-bench gemm`, one image per call as that benchmark
 // runs it: the measurement behind the choice of mbc's own AVX512-BF16 kernel over oneDNN for
 // optim.grad_precision (see BENCHMARKS.md, "bf16 weight gradients"). Not part of the build:
-//   clang -O2 dev/onednn_bf16_dw.c -ldnnl -o /tmp/onednn_bf16_dw && OMP_NUM_THREADS=1 /tmp/onednn_bf16_dw
+//   clang -O2 reference/onednn_bf16_dw.c -ldnnl -o /tmp/onednn_bf16_dw && OMP_NUM_THREADS=1 /tmp/onednn_bf16_dw
 // bf16 includes the two f32 -> bf16 reorders of dY and Y per call, as mbc's kernel rounds its
 // inputs itself; both accumulate into dW (oneDNN: a sum post-op).
 #include <oneapi/dnnl/dnnl.h>

@@ -56,12 +56,18 @@ struct Train: ParsableCommand {
     func execute(_ world: Communicator) -> TrainExit {
         let console = Console(rank: world.rank, bar: progress.showsBar(underMPI: world.size > 1 || launchedByMPI()))
         do {
-            let run = try RunConfig.load(path: config, overrides: overrides)
-            let directory = runDir ?? "runs/" + ((config as NSString).lastPathComponent as NSString).deletingPathExtension
-            if let maxSteps, maxSteps < 1 { throw ConfigError("--max-steps is \(maxSteps); give a positive step count.") }
-            let runDirectory = RunDirectory(path: directory)
-            try runDirectory.checkWritable()
-            let trainer = try Trainer(config: run, runDirectory: directory, world: world)
+            // Each rank reads the config and its data and checks its CPU on its own host; the ranks
+            // agree before any collective, so a failure on any rank is named by rank 0.
+            let local = Result { () throws -> (String, RunDirectory, Trainer) in
+                let run = try RunConfig.load(path: config, overrides: overrides)
+                let directory = runDir ?? "runs/" + ((config as NSString).lastPathComponent as NSString).deletingPathExtension
+                if let maxSteps, maxSteps < 1 { throw ConfigError("--max-steps is \(maxSteps); give a positive step count.") }
+                let runDirectory = RunDirectory(path: directory)
+                try runDirectory.checkWritable()
+                return (directory, runDirectory, try Trainer(config: run, runDirectory: directory, world: world))
+            }
+            try agreeOnStart(local, world: world)
+            let (directory, runDirectory, trainer) = try local.get()
             let earlier = runDirectory.earlierRunEntries.joined(separator: ", ")
             let resumePath: String?
             switch resume {
@@ -130,6 +136,9 @@ struct Train: ParsableCommand {
                 console.error("the loss or a gradient was not finite at step \(step); no update was applied and the checkpoints in \(directory)/checkpoints are kept. Lower optim.lr_max or resume from an earlier checkpoint.")
                 return .diverged
             }
+        } catch let e as StartFailure {
+            for line in e.lines { console.error(line) }
+            return e.exit
         } catch let e as ConfigError {
             console.error(e.message)
             return .badInput
@@ -148,6 +157,43 @@ struct Train: ParsableCommand {
             return .failed
         }
     }
+}
+
+/// The start failed on some rank: what rank 0 prints, and the exit code.
+struct StartFailure: Error {
+    let lines: [String]
+    let exit: TrainExit
+}
+
+/// Every rank brings how its start went; when any failed, every rank throws `StartFailure`: the
+/// error once when every rank failed alike, otherwise one line per failing rank with its host
+/// (a host without the data, or whose CPU lacks what the config asks for). The exit code is
+/// the first failing rank's: 2 for bad input, 1 otherwise.
+func agreeOnStart<T>(_ local: Result<T, Error>, world: Communicator) throws {
+    // Each rank's "code<TAB>host<TAB>message"; an empty code for a good start.
+    var mine = "\t\(hostName())\t"
+    if case .failure(let error) = local {
+        let text = userErrorText(error)
+        mine = "\((text == nil ? TrainExit.failed : .badInput).rawValue)\t\(hostName())\t\(text ?? "\(error)")"
+    }
+    var verdict = ""
+    if let all = try world.gather(mine, root: 0) {
+        let failed = all.enumerated().compactMap { rank, text -> (rank: Int, code: Substring, host: Substring, message: Substring)? in
+            let fields = text.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3, !fields[0].isEmpty else { return nil }
+            return (rank, fields[0], fields[1], fields[2])
+        }
+        if let first = failed.first {
+            let lines = failed.count == all.count && Set(failed.map(\.message)).count == 1
+                ? [String(first.message)]
+                : failed.map { "rank \($0.rank) (host \($0.host)): \($0.message)" }
+            verdict = "\(first.code)\t" + lines.joined(separator: "\n")
+        }
+    }
+    verdict = try world.broadcast(verdict, root: 0)
+    guard let tab = verdict.firstIndex(of: "\t") else { return }
+    let code = Int32(verdict[..<tab]).flatMap(TrainExit.init(rawValue:)) ?? .failed
+    throw StartFailure(lines: verdict[verdict.index(after: tab)...].split(separator: "\n").map(String.init), exit: code)
 }
 
 /// Asks every rank to stop at the next step boundary, after a checkpoint:

@@ -241,6 +241,29 @@ final class TrainCommandTests: XCTestCase, CommandRunning {
         }
     }
 
+    /// A start that fails on one rank only (here its data root, as on a host without the data)
+    /// is named by rank 0 with the rank and its host; every rank ends with exit code 2 and nothing
+    /// is written. When every rank fails alike, the error is one line, as on one rank.
+    func testAStartThatFailsOnOneRankIsNamedWithItsRankAndHost() throws {
+        let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
+        let config = try tinyConfig(in: dir)
+        let train = [binary, "--config", config, "--run-dir", dir + "/run"]
+        let one = try run(mpirun, ["--oversubscribe", "-np", "1"] + train + [":", "-np", "1"] + train + ["--set", "data.root=/nonexistent"],
+                          timeout: 120)
+        XCTAssertEqual(one.status, 2, one.output)
+        let errors = one.output.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+        XCTAssertEqual(errors.count, 1, one.output)
+        XCTAssertTrue(errors.first?.hasPrefix("error: rank 1 (host \(ProcessInfo.processInfo.hostName)): ") ?? false, one.output)
+        XCTAssertTrue(one.output.contains("/nonexistent"), one.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run"), "a failed start writes nothing")
+
+        let both = try run(mpirun, ["--oversubscribe", "-np", "2"] + train + ["--set", "data.root=/nonexistent"], timeout: 120)
+        XCTAssertEqual(both.status, 2, both.output)
+        let same = both.output.split(separator: "\n").filter { $0.hasPrefix("error: ") }
+        XCTAssertEqual(same.count, 1, both.output)
+        XCTAssertFalse(same.first?.contains("rank ") ?? true, both.output)
+    }
+
     func testAGlobalBatchTheRanksCannotShareIsRefusedBeforeAnyWork() throws {
         let mpirun = try mpirun(), binary = try binary(), dir = try temporaryDirectory(for: self)
         let r = try run(mpirun, ["-np", "2", "--oversubscribe", binary, "--config", try tinyConfig(in: dir),

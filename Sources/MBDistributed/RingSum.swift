@@ -27,9 +27,11 @@ final class RingSum: PendingSum {
     /// The chunk the current step receives.
     private var receiving = 0
 
-    /// Posts the first step's messages. `tag` tells concurrent sums apart.
+    /// Posts the first step's messages, on a world of at least 2 ranks. `tag` tells concurrent
+    /// sums apart.
     init(_ buffer: UnsafeMutableBufferPointer<Float>, communicator: MPI_Comm?, rank: Int, size: Int, tag: Int32,
          pool: ScratchPool) throws {
+        precondition(size > 1, "a ring sum needs at least 2 ranks")
         guard (buffer.count + size - 1) / size <= Int(Int32.max) else {
             throw DistributedError("a ring allreduce of \(buffer.count) floats over \(size) ranks has chunks too long for one MPI message; use smaller allreduce buckets.")
         }
@@ -41,7 +43,7 @@ final class RingSum: PendingSum {
         self.pool = pool
         scratch = pool.take(count: (buffer.count + size - 1) / size)
         requests = [mbc_request_null(), mbc_request_null()]
-        if size > 1 { try post() }
+        try post()
     }
 
     deinit { pool.give(scratch) }

@@ -161,7 +161,8 @@ public struct LogConfig: Equatable {
 
 /// When the gradient allreduce runs.
 public enum AllreduceOverlap: String, CaseIterable {
-    /// Overlapped with backward when the ranks are on more than one host, after it otherwise.
+    /// After backward on one host; across hosts, after backward for the first steps, then
+    /// overlapped if the allreduce took more than a few percent of a step (`OverlapProbe`).
     case auto
     /// Each bucket's sum starts as soon as backward has completed its gradients.
     case on

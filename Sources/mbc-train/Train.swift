@@ -174,7 +174,7 @@ func agreeOnStart<T>(_ local: Result<T, Error>, world: Communicator) throws {
     var mine = "\t\(hostName())\t"
     if case .failure(let error) = local {
         let text = userErrorText(error)
-        mine = "\((text == nil ? TrainExit.failed : .badInput).rawValue)\t\(hostName())\t\(text ?? "\(error)")"
+        mine = "\((text == nil ? TrainExit.failed : .badInput).rawValue)" + mine + (text ?? "\(error)")
     }
     var verdict = ""
     if let all = try world.gather(mine, root: 0) {

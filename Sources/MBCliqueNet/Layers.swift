@@ -96,7 +96,7 @@ final class ModulatedFilterLayer: NetworkLayer {
     var outputs: [Activation] { [] }
     var parameterTensors: [TensorRef] { [filter.latent] }
 
-    func forward(training: Bool) { filter.prepare(parameters: net.parameters) }
+    func forward(training: Bool) { filter.prepare(parameters: net.parameters, version: net.weights.version) }
     func backward() { filter.foldGradient(parameters: net.parameters) }
 }
 

@@ -22,7 +22,14 @@ public final class ModulatedFilter {
         dBcat.ensure(count: 9 * filters * inChannels)
     }
 
-    public func prepare(parameters: TensorStore) {
+    private var preparedVersion: Int?   // the `WeightSource.version` bcat holds
+
+    /// Rebuilds Bcat from the latent filters, unless `version` (the `WeightSource.version` of
+    /// the parameters) says it holds them already, and zeroes dBcat.
+    public func prepare(parameters: TensorStore, version: Int? = nil) {
+        dBcat.zero()
+        if let version, version == preparedVersion { return }
+        preparedVersion = version
         let c = parameters.value(latent)
         for i in 0..<filters {
             for ch in 0..<inChannels {
@@ -33,7 +40,6 @@ public final class ModulatedFilter {
             }
         }
         bcat.valuesChanged()
-        dBcat.zero()
     }
 
     /// dC[i, ch, t] += dBcat[t·O' + i, ch] (identity straight-through estimator for sign).

@@ -16,6 +16,7 @@ public final class BatchNormReLUConv1x1 {
     private let concatenatedWeight: WeightMatrix  // (O, ΣC_p): the forward weights of every part side by side
     private let weightGradient: Buffer          // (O, ΣC_p)
     private let inputGradient: Buffer           // (ΣC_p, H·W) for one image
+    private var gatheredVersion: Int?           // the `WeightSource.version` concatenatedWeight holds
 
     public var norm: BatchNormParameters { input.norm }
     public var weights: [TensorRef] { parts.tensors }
@@ -45,8 +46,11 @@ public final class BatchNormReLUConv1x1 {
         inputGradient = Buffer(count: total * height * width)
     }
 
-    /// Gathers the forward weight of every part into the (O, ΣC_p) matrix.
+    /// Gathers the forward weight of every part into the (O, ΣC_p) matrix, unless it holds them
+    /// already.
     private func gatherWeights(_ store: WeightSource) {
+        if gatheredVersion == store.version { return }
+        gatheredVersion = store.version
         var column = 0
         for p in partChannels.indices {
             let w = store.forwardWeight(parts.tensors[p], binary: binary) + parts.columnOffsets[p]

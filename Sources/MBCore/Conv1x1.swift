@@ -116,6 +116,9 @@ public struct PartWeights {
 public final class WeightSource {
     public let parameters: TensorStore
     private let signs = Buffer()
+    /// Counts `refreshSigns()` calls, i.e. changes of the parameters: a layer that copies or
+    /// encodes its forward weights redoes it only when this moved (evaluation batches reuse them).
+    public private(set) var version = 0
 
     public init(parameters: TensorStore) {
         self.parameters = parameters
@@ -123,6 +126,7 @@ public final class WeightSource {
 
     /// Recomputes sign(W) for every binary tensor; call once after the parameters change.
     public func refreshSigns() {
+        version += 1
         signs.ensure(count: parameters.count)
         for info in parameters.infos where info.binary {
             binarize(parameters.values.pointer + info.offset, into: signs.pointer + info.offset, count: info.count)

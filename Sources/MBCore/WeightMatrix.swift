@@ -55,6 +55,9 @@ public final class WeightMatrix {
     private let kernels: SignTableKernels?
     /// False for a forward-only matrix built from signs on lookup tables: no float copy exists.
     private let hasValues: Bool
+    /// Whether `transposedSigns` is older than `values`: it is encoded on the first transposed
+    /// product after a change (an evaluation forward never needs it).
+    private var transposedSignsStale = false
 
     /// `lookupTables: nil` keeps a binary matrix on the OpenBLAS path (the tests' reference);
     /// a build the CPU does not run must not be asked for.
@@ -97,10 +100,10 @@ public final class WeightMatrix {
 
     /// Call after writing `values`: re-reads the signs of a binary matrix.
     public func valuesChanged() {
-        guard let signs, let transposedSigns else { return }
+        guard let signs, transposedSigns != nil else { return }
         assert(values.array(count: rows * columns).allSatisfy { $0 == 1 || $0 == -1 }, "a binary weight matrix holds ±1 only")
         signs.encode(values.pointer, rowStride: columns, columnStride: 1)
-        transposedSigns.encode(values.pointer, rowStride: 1, columnStride: columns)
+        transposedSignsStale = true
     }
 
     /// `Y = alpha·W·X` (`+= ` when `accumulate`), X (columns × n) with row stride `ldx`, Y (rows × n).
@@ -119,6 +122,10 @@ public final class WeightMatrix {
                                    into y: UnsafeMutablePointer<Float>, ldy: Int) {
         precondition(hasValues || transposedSigns != nil, "a forward-only sign matrix has no transposed product")
         if let transposedSigns, n >= SignMatrix.tileWidth {
+            if transposedSignsStale {
+                transposedSigns.encode(values.pointer, rowStride: 1, columnStride: columns)
+                transposedSignsStale = false
+            }
             product(transposedSigns, x, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y, ldy: ldy)
         } else {
             gemm(transposeA: true, m: columns, n: n, k: rows, alpha: alpha, a: values.pointer, lda: columns, b: x, ldb: ldx,

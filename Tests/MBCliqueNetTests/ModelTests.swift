@@ -107,6 +107,39 @@ final class ModelTests: XCTestCase, CommandRunning {
         XCTAssertNotEqual(a, other)
     }
 
+    /// A layer encodes its forward weights once per parameter change (`parametersChanged()`), and
+    /// the transposed signs on the first backward after one: a model given another's tensors
+    /// evaluates and trains exactly as that model, after having run on its own.
+    func testForwardAndBackwardFollowChangedParametersBitwise() throws {
+        let c = config(widths: [8, 16], k: 2, classes: 5, layers: 3, size: 8, stem: 8)
+        var rng = SplitMix64(seed: 7)
+        let images = Buffer(count: 4 * 3 * 64)
+        fillNormal(images.pointer, count: images.count, rng: &rng)
+        let labels: [Int32] = [0, 3, 1, 4]
+        func evaluate(_ model: MBCliqueNet) -> [UInt32] {
+            let out = model.forward(images: images.pointer, count: 4, training: false)
+            return Array(UnsafeBufferPointer(start: out, count: 4 * 5)).map(\.bitPattern)
+        }
+        func gradients(_ model: MBCliqueNet) -> [UInt32] {
+            model.parameters.zeroGradients()
+            model.trainStep(images: images.pointer, labels: labels, count: 4)
+            return model.parameters.gradients!.array(count: model.parameters.count).map(\.bitPattern)
+        }
+        let model = try MBCliqueNet(config: c), other = try MBCliqueNet(config: c)
+        model.initialize(seed: 1)
+        other.initialize(seed: 2)
+        let first = evaluate(model)
+        XCTAssertEqual(evaluate(model), first, "a second evaluation of unchanged parameters")
+        _ = gradients(model)
+        model.parameters.values.pointer.update(from: other.parameters.values.pointer, count: model.parameters.count)
+        model.state.values.pointer.update(from: other.state.values.pointer, count: model.state.count)
+        model.parametersChanged()
+        let changed = evaluate(model)
+        XCTAssertNotEqual(changed, first)
+        XCTAssertEqual(changed, evaluate(other))
+        XCTAssertEqual(gradients(model), gradients(other))
+    }
+
     func testInitialisationFollowsTheSpec() throws {
         let c = config(widths: [64, 128], k: 4, layers: 4, size: 16)
         let model = try MBCliqueNet(config: c)

@@ -57,37 +57,40 @@ final class WeightMatrixTests: XCTestCase {
         let shapes = [(rows: 7, columns: 10), (rows: 4, columns: 4), (rows: 13, columns: 33), (rows: 1, columns: 3)]
         for (rows, columns) in shapes {
             let w = WeightMatrix(rows: rows, columns: columns, binary: true, lookupTables: lookupTables)
-            for i in 0..<rows * columns { w.values.pointer[i] = rng.uniform() < 0.5 ? -1 : 1 }
-            w.valuesChanged()
-            for n in [16, 20, 37, 64] {
-                for accumulate in [false, true] {
-                    for transposed in [false, true] {
-                        let inner = transposed ? rows : columns, outer = transposed ? columns : rows
-                        let ldx = n + 3, ldy = n + 5, alpha: Float = 0.37
-                        let x = Buffer(count: inner * ldx), y = Buffer(count: outer * ldy)
-                        fillNormal(x.pointer, count: x.count, rng: &rng)
-                        fillNormal(y.pointer, count: y.count, rng: &rng)
-                        let before = y.array()
-                        if transposed {
-                            w.multiplyTransposed(x.pointer, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y.pointer, ldy: ldy)
-                        } else {
-                            w.multiply(x.pointer, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y.pointer, ldy: ldy)
-                        }
-                        for r in 0..<outer {
-                            for p in 0..<ldy {
-                                let got = y.pointer[r * ldy + p]
-                                guard p < n else {
-                                    XCTAssertEqual(got, before[r * ldy + p], "a column past n was written")
-                                    continue
+            // Twice: the second signs must reach both products (Wᵀ's tables are encoded lazily).
+            for _ in 0..<2 {
+                for i in 0..<rows * columns { w.values.pointer[i] = rng.uniform() < 0.5 ? -1 : 1 }
+                w.valuesChanged()
+                for n in [16, 20, 37, 64] {
+                    for accumulate in [false, true] {
+                        for transposed in [false, true] {
+                            let inner = transposed ? rows : columns, outer = transposed ? columns : rows
+                            let ldx = n + 3, ldy = n + 5, alpha: Float = 0.37
+                            let x = Buffer(count: inner * ldx), y = Buffer(count: outer * ldy)
+                            fillNormal(x.pointer, count: x.count, rng: &rng)
+                            fillNormal(y.pointer, count: y.count, rng: &rng)
+                            let before = y.array()
+                            if transposed {
+                                w.multiplyTransposed(x.pointer, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y.pointer, ldy: ldy)
+                            } else {
+                                w.multiply(x.pointer, ldx: ldx, count: n, alpha: alpha, accumulate: accumulate, into: y.pointer, ldy: ldy)
+                            }
+                            for r in 0..<outer {
+                                for p in 0..<ldy {
+                                    let got = y.pointer[r * ldy + p]
+                                    guard p < n else {
+                                        XCTAssertEqual(got, before[r * ldy + p], "a column past n was written")
+                                        continue
+                                    }
+                                    var sum = 0.0
+                                    for c in 0..<inner {
+                                        let s = transposed ? w.values.pointer[c * columns + r] : w.values.pointer[r * columns + c]
+                                        sum += Double(s) * Double(x.pointer[c * ldx + p])
+                                    }
+                                    let want = Double(alpha) * sum + (accumulate ? Double(before[r * ldy + p]) : 0)
+                                    XCTAssertEqual(Double(got), want, accuracy: 1e-5 * Double(inner + 1),
+                                                   "\(lookupTables.map(\.rawValue) ?? "OpenBLAS") \(rows)x\(columns) n=\(n) transposed=\(transposed) accumulate=\(accumulate) at (\(r), \(p))")
                                 }
-                                var sum = 0.0
-                                for c in 0..<inner {
-                                    let s = transposed ? w.values.pointer[c * columns + r] : w.values.pointer[r * columns + c]
-                                    sum += Double(s) * Double(x.pointer[c * ldx + p])
-                                }
-                                let want = Double(alpha) * sum + (accumulate ? Double(before[r * ldy + p]) : 0)
-                                XCTAssertEqual(Double(got), want, accuracy: 1e-5 * Double(inner + 1),
-                                               "\(lookupTables.map(\.rawValue) ?? "OpenBLAS") \(rows)x\(columns) n=\(n) transposed=\(transposed) accumulate=\(accumulate) at (\(r), \(p))")
                             }
                         }
                     }
@@ -96,3 +99,4 @@ final class WeightMatrixTests: XCTestCase {
         }
     }
 }
+

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A 1x1 convolution over the parts of a channel concatenation that is never materialised:
 /// `Y = Σ_p alpha · W_p · X_p`, one GEMM per part and image, each part with its own weight tensor
 /// (O, C_p), or one weight tensor (O, ΣC_p) split by columns. With binarized weights, `W_p` is the sign of the latent tensor and `alpha` is
@@ -116,9 +118,13 @@ public struct PartWeights {
 public final class WeightSource {
     public let parameters: TensorStore
     private let signs = Buffer()
-    /// Counts `refreshSigns()` calls, i.e. changes of the parameters: a layer that copies or
-    /// encodes its forward weights redoes it only when this moved (evaluation batches reuse them).
-    public private(set) var version = 0
+    /// Names the parameters' state since the last `refreshSigns()`: a layer that copies or
+    /// encodes its forward weights redoes it only when this changed (evaluation batches reuse
+    /// them). Drawn from one counter for the whole process, so no two sources, nor two states of
+    /// one source, share a version.
+    public private(set) var version = WeightSource.nextVersion()
+    private static let versions = Atomic<Int>(0)
+    private static func nextVersion() -> Int { versions.add(1, ordering: .relaxed).newValue }
 
     public init(parameters: TensorStore) {
         self.parameters = parameters
@@ -126,7 +132,7 @@ public final class WeightSource {
 
     /// Recomputes sign(W) for every binary tensor; call once after the parameters change.
     public func refreshSigns() {
-        version += 1
+        version = Self.nextVersion()
         signs.ensure(count: parameters.count)
         for info in parameters.infos where info.binary {
             binarize(parameters.values.pointer + info.offset, into: signs.pointer + info.offset, count: info.count)

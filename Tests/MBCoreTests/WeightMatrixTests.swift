@@ -52,6 +52,24 @@ final class WeightMatrixTests: XCTestCase {
                       == (nil, "off (no AVX2: OpenBLAS) (MBC_SIGN_TABLES=sse is none of avx2, avx512, off)"))
     }
 
+    /// Layers keep their encoded weights while `WeightSource.version` stays the same, so a version
+    /// names one state of one source: two sources differ, and each refresh gives a new one.
+    func testWeightSourceVersionsNameOneStateOfOneSource() {
+        let params = TensorStore(withGradients: false)
+        let w = params.declare("w", shape: [2, 3], group: "t", binary: true)
+        params.allocate()
+        params.value(w).update(from: [0.5, -1, 2, -0.25, 0, 3], count: 6)
+        let a = WeightSource(parameters: params), b = WeightSource(parameters: params)
+        var seen: Set = [a.version, b.version]
+        XCTAssertEqual(seen.count, 2, "two new sources")
+        for _ in 0..<3 {
+            a.refreshSigns()
+            b.refreshSigns()
+            XCTAssertTrue(seen.insert(a.version).inserted && seen.insert(b.version).inserted, "a refresh reused a version")
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.forwardWeight(w, binary: true), count: 6)), [1, -1, 1, -1, 1, 1])
+    }
+
     private func check(lookupTables: SignTableKernels?) {
         var rng = SplitMix64(seed: 5)
         let shapes = [(rows: 7, columns: 10), (rows: 4, columns: 4), (rows: 13, columns: 33), (rows: 1, columns: 3)]

@@ -21,13 +21,20 @@ public enum GradientPrecision: String, CaseIterable, Sendable {
 /// with dY_i (M, K_i) and X_i (N, K_i): a kernel's backward calls `add` once per image and
 /// `finish` before anything reads dW.
 ///
-/// fp32 runs each image's sgemm at once. bf16 rounds the rows of dY_i and X_i to bfloat16 into
-/// packed blocks, image after image along K, and multiplies a block when it is full (and at
-/// `finish`), so small images make long products and each block stays in the core's cache. One
-/// instance serves every layer of a network in turn (its blocks are the only memory it holds);
-/// a product for another dW first finishes the pending one.
+/// fp32 runs each image's sgemm at once, with the larger of M and N as the product's rows: where
+/// M < N it sums dWᵀ += X_i·dY_iᵀ into an (N, M) matrix and adds its transpose into dW at
+/// `finish` (OpenBLAS 0.3.21's SkylakeX kernels ran the layer shapes with M < N 1.06-1.22x faster
+/// that way round, and those with M > N 1.09-1.18x slower; its Haswell and Zen kernels within 3 %
+/// either way; BENCHMARKS.md, "The weight gradient's orientation").
+/// bf16 rounds the rows of dY_i and X_i to bfloat16 into packed blocks, image after image along
+/// K, and multiplies a block when it is full (and at `finish`), so small images make long products
+/// and each block stays in the core's cache. One instance serves every layer of a network in turn
+/// (its sums and blocks are the only memory it holds); a product for another dW first finishes the
+/// pending one.
 public final class WeightGradientGEMM {
     public let precision: GradientPrecision
+    /// fp32 with M < N: Σ_i X_i·dY_iᵀ, (N, M), for the pending dW.
+    private let transposedSum = Buffer()
     /// The packed bf16 rows: dY's M rows, then X's N rows, each `blockColumns` long.
     private var packed: UnsafeMutablePointer<UInt16>
     private var packedCount = 0
@@ -49,15 +56,24 @@ public final class WeightGradientGEMM {
     deinit { packed.deallocate() }
 
     /// dW += dY · Xᵀ: dY (m, k) with row stride `ldy`, X (n, k) with row stride `ldx`, dW (m, n)
-    /// with row stride `ldw`. With bf16 the sum may land in dW only at `finish`.
+    /// with row stride `ldw`. The sum may land in dW only at `finish`.
     public func add(m: Int, n: Int, k: Int, dy: UnsafePointer<Float>, ldy: Int, x: UnsafePointer<Float>, ldx: Int,
                     into dw: UnsafeMutablePointer<Float>, ldw: Int) {
+        if let p = pending, p.dw != dw || p.ldw != ldw || p.m != m || p.n != n { finish() }
         switch precision {
         case .fp32:
-            gemm(transposeB: true, m: m, n: n, k: k, a: dy, lda: ldy, b: x, ldb: ldx, beta: 1, c: dw, ldc: ldw)
+            if m >= n {
+                gemm(transposeB: true, m: m, n: n, k: k, a: dy, lda: ldy, b: x, ldb: ldx, beta: 1, c: dw, ldc: ldw)
+                return
+            }
+            if pending == nil {
+                pending = (dw, ldw, m, n)
+                transposedSum.ensure(count: n * m)
+                transposedSum.zero(count: n * m)
+            }
+            gemm(transposeB: true, m: n, n: m, k: k, a: x, lda: ldx, b: dy, ldb: ldy, beta: 1, c: transposedSum.pointer, ldc: m)
         case .bf16:
             if m == 0 || n == 0 { return }
-            if let p = pending, p.dw != dw || p.ldw != ldw || p.m != m || p.n != n { finish() }
             if pending == nil { begin(dw: dw, ldw: ldw, m: m, n: n) }
             var done = 0
             while done < k {
@@ -73,8 +89,16 @@ public final class WeightGradientGEMM {
 
     /// Adds every pending product into its dW.
     public func finish() {
-        guard pending != nil else { return }
-        if filled > 0 { multiplyBlock() }
+        guard let p = pending else { return }
+        switch precision {
+        case .fp32:
+            for row in 0..<p.m {
+                let dst = p.dw + row * p.ldw
+                for column in 0..<p.n { dst[column] += transposedSum.pointer[column * p.m + row] }
+            }
+        case .bf16:
+            if filled > 0 { multiplyBlock() }
+        }
         pending = nil
     }
 

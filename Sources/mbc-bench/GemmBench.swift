@@ -2,8 +2,8 @@ import Foundation
 import MBCore
 
 /// OpenBLAS alone on the GEMM shapes of the 64-64-128 model's layers (one image, hot caches, one
-/// thread): the forward (O×ΣC · ΣC×HW), weight-gradient (dY · Yᵀ) and input-gradient (Wᵀ · dY)
-/// products of a fused BN-ReLU-1x1 layer, and the same three of a modulated conv (O = 9·c/k).
+/// thread): the forward (O×ΣC · ΣC×HW), weight-gradient (dY · Yᵀ, and as dWᵀ = Y · dYᵀ) and
+/// input-gradient (Wᵀ · dY) products of a fused BN-ReLU-1x1 layer, and the same three of a modulated conv (O = 9·c/k).
 /// The rates bound how fast a GEMM-bound training step can be. Beside the forward and input-gradient
 /// products, the same product of a binary weight on sign lookup tables (`WeightMatrix`), as the
 /// GFLOP/s a GEMM would need to match it.
@@ -31,6 +31,10 @@ func runGemmBenchmark(repeats: Int) {
         let weightGradient = rate {
             gemm(transposeB: true, m: o, n: s, k: hw, a: a.pointer, lda: hw, b: b.pointer, ldb: hw, beta: 1, c: c.pointer, ldc: s)
         }
+        // The same product the other way round, dWᵀ = Y · dYᵀ: WeightGradientGEMM takes it where O < ΣC.
+        let transposedWeightGradient = rate {
+            gemm(transposeB: true, m: s, n: o, k: hw, a: b.pointer, lda: hw, b: a.pointer, ldb: hw, beta: 1, c: c.pointer, ldc: o)
+        }
         let inputGradient = rate {
             gemm(transposeA: true, m: s, n: hw, k: o, a: a.pointer, lda: s, b: b.pointer, ldb: hw, c: c.pointer, ldc: hw)
         }
@@ -55,7 +59,7 @@ func runGemmBenchmark(repeats: Int) {
         let tables = { (rates: [String]) in rates.isEmpty ? "" : " (tables " + rates.joined(separator: " / ") + ")" }
         print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
               + String(format: " O=%3d ΣC=%3d HW=%4d  forward %.1f", o, s, hw, forward) + tables(forwardTables)
-              + String(format: "  dW %.1f", weightGradient) + bf16WeightGradient
+              + String(format: "  dW %.1f (as dWᵀ %.1f)", weightGradient, transposedWeightGradient) + bf16WeightGradient
               + String(format: "  dX %.1f", inputGradient) + tables(inputGradientTables))
     }
 }

@@ -3,10 +3,10 @@ import MBCore
 
 /// OpenBLAS alone on the GEMM shapes of the 64-64-128 model's layers (one image, hot caches, one
 /// thread): the forward (O×ΣC · ΣC×HW), weight-gradient (dY · Yᵀ, and as dWᵀ = Y · dYᵀ) and
-/// input-gradient (Wᵀ · dY) products of a fused BN-ReLU-1x1 layer, and the same three of a modulated conv (O = 9·c/k).
-/// The rates bound how fast a GEMM-bound training step can be. Beside the forward and input-gradient
-/// products, the same product of a binary weight on sign lookup tables (`WeightMatrix`), as the
-/// GFLOP/s a GEMM would need to match it.
+/// input-gradient (Wᵀ · dY) products of a fused BN-ReLU-1x1 layer, and the same three of a
+/// modulated conv (O = 9·c/k). The rates bound how fast a GEMM-bound training step can be. Beside
+/// the forward and input-gradient products, the same product of a binary weight on sign lookup
+/// tables (`WeightMatrix`), as the GFLOP/s a GEMM would need to match it.
 func runGemmBenchmark(repeats: Int) {
     BLASThreads.set(1)
     print("== GEMM rates on layer shapes, one image, 1 thread (GFLOP/s; median of \(repeats)), OpenBLAS \(OpenBLAS.summary) ==")

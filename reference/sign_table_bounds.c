@@ -15,7 +15,7 @@
 //     ways, over 64 images: into a scratch matrix first (what mbc does, `PreActivation.normalize`),
 //     or fused into the table build, which reads the rows of x directly.
 // The kernel here is a C transcription of the arithmetic of SignMatrix.product, written for this
-// measurement; BENCHMARKS.md ("Where the remaining time goes") quotes its output.
+// measurement; BENCHMARKS.md ("What the speed targets are up against") quotes its output.
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
